@@ -1,0 +1,28 @@
+# Two commands: `make quickstart` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+QUICK ?=
+
+.PHONY: setup test quickstart lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+quickstart: setup
+	$(PY) scripts/quickstart.py $(if $(QUICK),--quick,)
+
+lint: setup
+	$(PY) -m ruff check siamkpn toolkit tools scripts tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache

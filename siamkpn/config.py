@@ -1,0 +1,233 @@
+"""Experiment configuration: yacs defaults for every key the published SiamKPN configs use.
+
+The defaults are data, never a global that code reads: `get_cfg()` returns an independent copy and
+every constructor takes the cfg (or sub-node) it needs, so several configs can live in one process.
+Unknown keys in a yaml file are an error naming the key and the file (typos must not pass silently).
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence
+
+from yacs.config import CfgNode as CN
+
+__all__ = ["get_cfg", "load_cfg", "ConfigError", "TRAINING_SETS"]
+
+# Training sub-datasets known to DATASET (pysot's prepared crop511 + json layout each).
+TRAINING_SETS = ("VID", "YOUTUBEBB", "COCO", "DET", "GOT10K", "LASOT", "TRANET", "SYNTH")
+
+
+class ConfigError(KeyError):
+    """A config file or override could not be merged (unknown key, wrong type)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0]) if self.args else ""
+
+
+def _sub_dataset(root: str, anno: str, frame_range: int, num_use: int) -> CN:
+    node = CN()
+    node.ROOT = root
+    node.ANNO = anno
+    node.FRAME_RANGE = frame_range
+    node.NUM_USE = num_use  # -1: every video once; larger: repeat until NUM_USE
+    return node
+
+
+def _defaults() -> CN:
+    _C = CN()
+    _C.META_ARC = "siamkpn_r50_l234_dwxcorr"
+    _C.CUDA = True
+
+    # ---------------------------------------------------------------- training
+    _C.TRAIN = CN()
+    _C.TRAIN.EXEMPLAR_SIZE = 127
+    _C.TRAIN.SEARCH_SIZE = 255
+    _C.TRAIN.BASE_SIZE = 14
+    _C.TRAIN.STRIDE = 8
+    _C.TRAIN.OUTPUT_SIZE = 31
+    _C.TRAIN.STACK = 1  # number of cascaded heat-map stages (1-3)
+    _C.TRAIN.FOCAL_NEG = 1.0  # weight of the negative term of the focal loss
+    _C.TRAIN.OPTI = "adam"  # adam | sgd
+    _C.TRAIN.EVAL = False
+    _C.TRAIN.DIF_STD = False  # variance decay: stage s uses sigma * 0.9**s
+    _C.TRAIN.CROP_TEMPLATE = False
+    _C.TRAIN.INTER_SUPER = False  # supervise every stage (intermediate supervision)
+    _C.TRAIN.OFFSETS = True
+    _C.TRAIN.NORMWH = False
+    _C.TRAIN.SAMEOFF = False
+    # Reproduce the published code's two defects (shared per-stage labels, misaligned offsets
+    # weights) for exact comparisons with it. Off: the paper's intended behaviour.
+    _C.TRAIN.COMPAT_REFERENCE = False
+    _C.TRAIN.RESUME = ""
+    _C.TRAIN.PRETRAINED = ""
+    _C.TRAIN.LOG_DIR = "./logs"
+    _C.TRAIN.SNAPSHOT_DIR = "./snapshot"
+    _C.TRAIN.EPOCH = 20
+    _C.TRAIN.START_EPOCH = 0
+    _C.TRAIN.BATCH_SIZE = 32
+    _C.TRAIN.NUM_WORKERS = 1
+    _C.TRAIN.MOMENTUM = 0.9
+    _C.TRAIN.WEIGHT_DECAY = 0.0
+    _C.TRAIN.HM_WEIGHT = 1.0
+    _C.TRAIN.OF_WEIGHT = 1.0
+    _C.TRAIN.WH_WEIGHT = 0.1
+    _C.TRAIN.PRINT_FREQ = 20
+    _C.TRAIN.LOG_GRADS = False
+    _C.TRAIN.GRAD_CLIP = 10.0
+    _C.TRAIN.BASE_LR = 0.005
+    _C.TRAIN.SEED = 123456
+    # Stop after this many consecutive non-finite losses (each one skips its step).
+    _C.TRAIN.MAX_BAD_STEPS = 20
+    _C.TRAIN.LR = CN()
+    _C.TRAIN.LR.TYPE = "log"
+    _C.TRAIN.LR.KWARGS = CN(new_allowed=True)
+    _C.TRAIN.LR_WARMUP = CN()
+    _C.TRAIN.LR_WARMUP.WARMUP = True
+    _C.TRAIN.LR_WARMUP.TYPE = "step"
+    _C.TRAIN.LR_WARMUP.EPOCH = 5
+    _C.TRAIN.LR_WARMUP.KWARGS = CN(new_allowed=True)
+
+    # ---------------------------------------------------------------- training data
+    _C.DATASET = CN()
+    for part, shift, scale in (("TEMPLATE", 4, 0.05), ("SEARCH", 64, 0.18)):
+        node = CN()
+        node.SHIFT = shift
+        node.SCALE = scale
+        node.BLUR = 0.0
+        node.FLIP = 0.0
+        node.COLOR = 1.0
+        setattr(_C.DATASET, part, node)
+    _C.DATASET.NEG = 0.2
+    _C.DATASET.GRAY = 0.0  # probability of a grayscale pair (helps on OTB100)
+    _C.DATASET.NAMES = ["VID", "COCO", "DET", "YOUTUBEBB"]
+    # Relative ROOT/ANNO paths resolve against this folder (flag --data-root, then this key, then
+    # the SIAMKPN_DATA environment variable, then the working directory).
+    _C.DATASET.DATA_ROOT = ""
+    _C.DATASET.VID = _sub_dataset("training_dataset/vid/crop511", "training_dataset/vid/train.json", 100, 100000)
+    _C.DATASET.YOUTUBEBB = _sub_dataset(
+        "training_dataset/yt_bb/crop/crop511", "training_dataset/yt_bb/crop/train.json", 3, -1)
+    _C.DATASET.COCO = _sub_dataset("training_dataset/coco/crop511", "training_dataset/coco/train2017.json", 1, -1)
+    _C.DATASET.DET = _sub_dataset("training_dataset/det/crop511", "training_dataset/det/train.json", 1, -1)
+    _C.DATASET.GOT10K = _sub_dataset("training_dataset/got10k/crop511", "training_dataset/got10k/train.json", 100, -1)
+    _C.DATASET.LASOT = _sub_dataset("training_dataset/lasot/crop511", "training_dataset/lasot/train.json", 300, -1)
+    _C.DATASET.TRANET = _sub_dataset(
+        "training_dataset/trackingnet/crop511", "training_dataset/trackingnet/train.json", 100, -1)
+    _C.DATASET.SYNTH = _sub_dataset("crop511", "train.json", 50, -1)
+    _C.DATASET.VIDEOS_PER_EPOCH = 600000
+
+    # ---------------------------------------------------------------- backbone
+    _C.BACKBONE = CN()
+    _C.BACKBONE.TYPE = "resnet50"
+    _C.BACKBONE.KWARGS = CN(new_allowed=True)
+    _C.BACKBONE.PRETRAINED = ""
+    _C.BACKBONE.TRAIN_LAYERS = ["layer2", "layer3", "layer4"]
+    _C.BACKBONE.LAYERS_LR = 0.1
+    _C.BACKBONE.TRAIN_EPOCH = 10
+
+    # ---------------------------------------------------------------- neck
+    _C.ADJUST = CN()
+    _C.ADJUST.ADJUST = True
+    _C.ADJUST.KWARGS = CN(new_allowed=True)
+    _C.ADJUST.TYPE = "AdjustAllLayer"
+
+    # ---------------------------------------------------------------- head
+    _C.KPN = CN()
+    _C.KPN.TYPE = "MultiKPN"
+    _C.KPN.KWARGS = CN(new_allowed=True)
+
+    # ---------------------------------------------------------------- tracker
+    _C.TRACK = CN()
+    _C.TRACK.TYPE = "SiamKPNTracker"
+    _C.TRACK.PENALTY_K = 0.04
+    _C.TRACK.WINDOW_INFLUENCE = 0.44
+    _C.TRACK.LR = 0.4
+    _C.TRACK.TH = 0.15  # score threshold for the candidate count (strict >)
+    _C.TRACK.OFFSETS = False
+    _C.TRACK.EXEMPLAR_SIZE = 127
+    _C.TRACK.INSTANCE_SIZE = 255
+    _C.TRACK.BASE_SIZE = 8
+    _C.TRACK.CONTEXT_AMOUNT = 0.5
+    # Present in two published OTB configs but never read by the published code; declared so that
+    # those configs load.
+    _C.TRACK.UPDATE_LR = 0.0
+    # Fast mode: bf16 autocast (and torch.compile on GPU); boxes may move slightly. See README.
+    _C.TRACK.FAST = False
+    return _C
+
+
+_DEFAULTS = _defaults()
+
+
+def get_cfg() -> CN:
+    """Return a fresh, independent copy of the default configuration."""
+    return _DEFAULTS.clone()
+
+
+def _merge_checked(cfg: CN, other: CN, source: str, prefix: str = "") -> None:
+    """Merge `other` into `cfg` recursively, raising ConfigError naming the key and `source`."""
+    for key, value in other.items():
+        full = prefix + key
+        if key not in cfg:
+            if cfg.is_new_allowed():
+                cfg[key] = value
+                continue
+            raise ConfigError(f"unknown config key '{full}' in {source}")
+        current = cfg[key]
+        if isinstance(current, CN):
+            if not isinstance(value, CN):
+                raise ConfigError(f"config key '{full}' in {source} must be a mapping, got {value!r}")
+            _merge_checked(current, value, source, full + ".")
+            continue
+        try:
+            cfg[key] = _coerce(current, value)
+        except ValueError as err:
+            raise ConfigError(f"config key '{full}' in {source}: {err}") from None
+
+
+def _coerce(current, value):
+    """Accept the value if its type fits the default's (ints for floats, lists for tuples)."""
+    if value is None or current is None:
+        return value
+    if isinstance(current, bool) or isinstance(value, bool):
+        if isinstance(current, bool) and isinstance(value, bool):
+            return value
+        raise ValueError(f"expected {type(current).__name__}, got {value!r}")
+    if isinstance(current, float) and isinstance(value, int):
+        return float(value)
+    if isinstance(current, (list, tuple)) and isinstance(value, (list, tuple)):
+        return type(current)(value)
+    if isinstance(current, str) and isinstance(value, str):
+        return value
+    if type(current) is type(value):
+        return value
+    raise ValueError(f"expected {type(current).__name__}, got {value!r}")
+
+
+def load_cfg(path: Optional[str] = None, opts: Optional[Sequence[str]] = None, freeze: bool = False) -> CN:
+    """Defaults, then the yaml file at `path`, then `KEY VALUE` overrides from `opts`."""
+    cfg = get_cfg()
+    if path:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"config file not found: {path}")
+        with open(path, encoding="utf-8") as f:
+            try:
+                loaded = CN.load_cfg(f)
+            except Exception as err:  # yaml syntax errors carry line numbers
+                raise ConfigError(f"cannot parse config {path}: {err}") from None
+        _merge_checked(cfg, loaded, path)
+    if opts:
+        opts = list(opts)
+        if len(opts) % 2:
+            raise ConfigError(f"--opts needs KEY VALUE pairs, got an odd count: {opts}")
+        for key, raw in zip(opts[0::2], opts[1::2]):
+            override = CN()
+            cursor = override
+            parts = key.split(".")
+            for part in parts[:-1]:
+                cursor[part] = CN()
+                cursor = cursor[part]
+            cursor[parts[-1]] = CN._decode_cfg_value(raw)  # yaml/literal parsing, as yacs' merge_from_list
+            _merge_checked(cfg, override, "--opts")
+    if freeze:
+        cfg.freeze()
+    return cfg
