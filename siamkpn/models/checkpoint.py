@@ -1,0 +1,111 @@
+"""Loading released SiamKPN checkpoints, pysot backbones and training snapshots; atomic saving."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional
+
+import torch
+import torch.nn as nn
+
+__all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "extract_state_dict", "load_checkpoint",
+           "load_pretrained_backbone", "save_checkpoint"]
+
+logger = logging.getLogger(__name__)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read or does not fit the model."""
+
+
+@dataclass
+class LoadReport:
+    """What a load did: keys the model has but the file lacks, and keys the file has but the model lacks."""
+
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    loaded: int = 0
+
+
+def read_checkpoint(path: str, map_location: Any = "cpu") -> Any:
+    """torch.load with weights_only=True and errors that name the file."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt files (IndexError, UnpicklingError, ...)
+        raise CheckpointError(f"cannot read checkpoint {path}: not a valid PyTorch checkpoint or truncated "
+                              f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+
+
+def extract_state_dict(obj: Any, path: str = "<checkpoint>") -> Dict[str, torch.Tensor]:
+    """The state dict inside `obj` ({'state_dict': ...}, {'model': ...} or bare), `module.` prefixes removed."""
+    state = obj
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model"):
+            if key in obj and isinstance(obj[key], Mapping):
+                state = obj[key]
+                break
+    if not isinstance(state, Mapping) or not state or not all(torch.is_tensor(v) for v in state.values()):
+        raise CheckpointError(f"{path} holds no state dict (expected a mapping of parameter names to tensors, "
+                              f"or one under 'state_dict')")
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def _load_into(module: nn.Module, state: Dict[str, torch.Tensor], path: str, strict: bool) -> LoadReport:
+    own = module.state_dict()
+    for key, value in state.items():
+        if key in own and own[key].shape != value.shape:
+            raise CheckpointError(f"shape mismatch for '{key}' in {path}: checkpoint {tuple(value.shape)}, "
+                                  f"model {tuple(own[key].shape)}")
+    report = LoadReport(
+        missing=[k for k in own if k not in state and not k.endswith("num_batches_tracked")],
+        unexpected=[k for k in state if k not in own],
+    )
+    report.loaded = sum(1 for k in state if k in own)
+    if report.loaded == 0:
+        raise CheckpointError(f"no parameter of {path} matches the model (first keys: {list(state)[:3]}); "
+                              "is it a checkpoint of another architecture?")
+    if strict and (report.missing or report.unexpected):
+        raise CheckpointError(f"{path} does not match the model: missing {report.missing[:10]}, "
+                              f"unexpected {report.unexpected[:10]}")
+    if report.missing:
+        logger.warning("%s: %d model keys missing from the checkpoint (kept as initialised): %s%s", path,
+                       len(report.missing), report.missing[:10], " ..." if len(report.missing) > 10 else "")
+    if report.unexpected:
+        logger.warning("%s: %d checkpoint keys unused by the model: %s%s", path, len(report.unexpected),
+                       report.unexpected[:10], " ..." if len(report.unexpected) > 10 else "")
+    # load_state_dict copies with a cast, so float16 weights load into a float32 model.
+    module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return report
+
+
+def load_checkpoint(model: nn.Module, path: str, strict: bool = False) -> LoadReport:
+    """Load a SiamKPN checkpoint or training snapshot into `model`; warn about (or, strict, fail on) key gaps."""
+    state = extract_state_dict(read_checkpoint(path), path)
+    return _load_into(model, state, path, strict)
+
+
+def load_pretrained_backbone(backbone: nn.Module, path: str) -> LoadReport:
+    """Load ImageNet weights such as pysot's `resnet50.model` (classifier `fc.*` keys are reported, unused)."""
+    state = extract_state_dict(read_checkpoint(path), path)
+    if not any(k in backbone.state_dict() for k in state) and any(k.startswith("backbone.") for k in state):
+        state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    return _load_into(backbone, state, path, strict=False)
+
+
+def save_checkpoint(obj: Dict[str, Any], path: str) -> None:
+    """torch.save to a temporary file in the same folder, then an atomic rename: no half-written snapshot."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".pth", dir=folder)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -1,0 +1,25 @@
+"""Small configs and models for tests: the real code paths at a size that runs in milliseconds."""
+from __future__ import annotations
+
+from siamkpn.config import get_cfg
+
+
+def tiny_cfg(stack: int = 2, weighted: bool = True, offsets: bool = True):
+    """A resnet18 (layers 2+3) SiamKPN with 16-channel neck/heads; same structure as the published ones."""
+    cfg = get_cfg()
+    cfg.BACKBONE.TYPE = "resnet18"
+    cfg.BACKBONE.KWARGS.used_layers = [2, 3]
+    cfg.ADJUST.KWARGS.in_channels = [128, 256]
+    cfg.ADJUST.KWARGS.out_channels = [16, 16]
+    cfg.KPN.TYPE = "MultiKPN"
+    cfg.KPN.KWARGS.in_channels = [16, 16]
+    cfg.KPN.KWARGS.weighted = weighted
+    cfg.TRAIN.STACK = stack
+    cfg.TRAIN.INTER_SUPER = stack > 1
+    cfg.TRAIN.DIF_STD = stack > 1
+    cfg.TRAIN.OFFSETS = offsets
+    cfg.TRACK.OFFSETS = offsets
+    cfg.TRACK.BASE_SIZE = 14
+    cfg.TRAIN.BASE_SIZE = 14
+    cfg.TRAIN.OUTPUT_SIZE = 31
+    return cfg

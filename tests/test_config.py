@@ -1,0 +1,49 @@
+"""Config: independent defaults, file + override merging, and clear errors for unknown keys."""
+from __future__ import annotations
+
+import pytest
+
+from siamkpn.config import ConfigError, get_cfg, load_cfg
+
+
+def test_get_cfg_returns_independent_copies():
+    a, b = get_cfg(), get_cfg()
+    a.TRACK.LR = 0.123
+    a.DATASET.NAMES.append("GOT10K")
+    assert b.TRACK.LR == 0.4 and "GOT10K" not in b.DATASET.NAMES
+
+
+def test_file_then_opts(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("TRACK:\n  LR: 0.3\n  PENALTY_K: 1\nTRAIN:\n  STACK: 2\n")
+    cfg = load_cfg(str(path), ["TRACK.LR", "0.7", "DATASET.NAMES", "['SYNTH']"])
+    assert cfg.TRACK.LR == 0.7 and cfg.TRAIN.STACK == 2 and cfg.DATASET.NAMES == ["SYNTH"]
+    assert isinstance(cfg.TRACK.PENALTY_K, float) and cfg.TRACK.PENALTY_K == 1.0
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("TRACK:\n  PENALTY_KK: 0.1\n")
+    with pytest.raises(ConfigError, match=r"TRACK\.PENALTY_KK.*typo\.yaml"):
+        load_cfg(str(path))
+    with pytest.raises(ConfigError, match=r"TRAIN\.NOPE.*--opts"):
+        load_cfg(None, ["TRAIN.NOPE", "1"])
+
+
+def test_wrong_type_and_bad_yaml_are_reported(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("TRAIN:\n  STACK: three\n")
+    with pytest.raises(ConfigError, match=r"TRAIN\.STACK.*bad\.yaml"):
+        load_cfg(str(path))
+    path.write_text("TRAIN: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_cfg(str(path))
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        load_cfg(str(tmp_path / "missing.yaml"))
+
+
+def test_free_form_kwargs_nodes_accept_new_keys(tmp_path):
+    path = tmp_path / "k.yaml"
+    path.write_text("BACKBONE:\n  KWARGS:\n    used_layers: [2, 3]\nTRAIN:\n  LR:\n    KWARGS:\n      start_lr: 0.01\n")
+    cfg = load_cfg(str(path))
+    assert cfg.BACKBONE.KWARGS.used_layers == [2, 3] and cfg.TRAIN.LR.KWARGS.start_lr == 0.01
