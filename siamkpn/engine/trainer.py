@@ -1,0 +1,273 @@
+"""The training loop: epochs of (data -> losses -> clipped step), with the pysot hooks made explicit:
+learning-rate schedule, backbone unfreezing at BACKBONE.TRAIN_EPOCH, snapshots, logging, exact resume
+and protection against non-finite losses."""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import random
+import re
+import time
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+from yacs.config import CfgNode
+
+from siamkpn.engine.distributed import DistInfo, all_reduce_mean
+from siamkpn.engine.lr_scheduler import EpochLR
+from siamkpn.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+
+__all__ = ["Trainer", "TrainingDiverged", "latest_snapshot", "snapshot_path"]
+
+logger = logging.getLogger("siamkpn.train")
+LOSS_KEYS = ("total_loss", "heatmap_loss", "offsets_loss", "objsize_loss")
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive non-finite losses; the last good snapshot is kept."""
+
+
+def snapshot_path(snapshot_dir: str, epoch: int) -> str:
+    return os.path.join(snapshot_dir, f"checkpoint_e{epoch}.pth")
+
+
+def latest_snapshot(snapshot_dir: str) -> Optional[str]:
+    """The snapshot with the highest epoch number in `snapshot_dir`, or None."""
+    found = []
+    for path in glob.glob(os.path.join(snapshot_dir, "checkpoint_e*.pth")):
+        match = re.fullmatch(r"checkpoint_e(\d+)\.pth", os.path.basename(path))
+        if match:
+            found.append((int(match.group(1)), path))
+    return max(found)[1] if found else None
+
+
+def _rng_state() -> Dict[str, Any]:
+    """Every RNG's state as tensors and plain numbers, so snapshots load with weights_only=True."""
+    version, py_state, gauss = random.getstate()
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": {"version": version, "state": torch.tensor(py_state, dtype=torch.int64), "gauss": gauss},
+             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached": float(cached)},
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Trains `model` on `train_set` for cfg.TRAIN.EPOCH epochs of len(train_set) samples each.
+
+    Args:
+        cfg: the experiment config (TRAIN, BACKBONE read here).
+        model: a ModelBuilder on CPU; moved to `dist.device` here.
+        train_set: a Dataset of dicts of arrays; optional `set_epoch(epoch)` varies samples per epoch.
+        dist: rank/world/device from `init_distributed`.
+        progress: show a tqdm bar on rank 0.
+    """
+
+    def __init__(self, cfg: CfgNode, model: nn.Module, train_set: Dataset, dist: DistInfo,
+                 progress: bool = True) -> None:
+        self.cfg, self.dist, self.progress = cfg, dist, progress and dist.rank == 0
+        self.model = model.to(dist.device)
+        self.train_set = train_set
+        self.schedule = EpochLR(cfg.TRAIN)
+        self.snapshot_dir = cfg.TRAIN.SNAPSHOT_DIR
+        self.start_epoch = cfg.TRAIN.START_EPOCH
+        self.bad_steps = 0
+        self.skipped_steps = 0
+        self.writer = None
+        self._optimizer_state: Optional[Dict[str, Any]] = None
+        self.optimizer: Optional[torch.optim.Optimizer] = None
+        self.ddp: Optional[nn.Module] = None
+        self.sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
+                                          seed=cfg.TRAIN.SEED, drop_last=True)
+        self.loader = DataLoader(train_set, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=self.sampler,
+                                 num_workers=cfg.TRAIN.NUM_WORKERS, pin_memory=dist.device.type == "cuda",
+                                 drop_last=True, persistent_workers=False)
+        if len(self.loader) == 0:
+            raise ValueError(f"an epoch has no full batch: {len(train_set)} samples per epoch, batch "
+                             f"{cfg.TRAIN.BATCH_SIZE} x {dist.world_size} processes (raise DATASET.VIDEOS_PER_EPOCH)")
+
+    # ------------------------------------------------------------------ setup per epoch
+    def _backbone_trainable(self, epoch: int) -> List[str]:
+        return list(self.cfg.BACKBONE.TRAIN_LAYERS) if epoch >= self.cfg.BACKBONE.TRAIN_EPOCH else []
+
+    def _set_train_mode(self, epoch: int) -> None:
+        """Train mode, except the backbone (params frozen, BN statistics fixed) outside TRAIN_LAYERS."""
+        self.model.train()
+        backbone = self.model.backbone
+        trainable = set(self._backbone_trainable(epoch))
+        for p in backbone.parameters():
+            p.requires_grad = False
+        for m in backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        for name in trainable:
+            layer = getattr(backbone, name, None)
+            if layer is None:
+                continue  # a layer the config does not build (e.g. layer4 with used_layers [2, 3])
+            for p in layer.parameters():
+                p.requires_grad = True
+            for m in layer.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.train()
+
+    def _build_optimizer(self) -> None:
+        """Param groups as pysot: trainable backbone layers at LAYERS_LR x BASE_LR, neck and head at BASE_LR."""
+        train, base_lr = self.cfg.TRAIN, self.cfg.TRAIN.BASE_LR
+        groups = []
+        backbone_params = [p for p in self.model.backbone.parameters() if p.requires_grad]
+        if backbone_params:
+            groups.append({"params": backbone_params, "lr": self.cfg.BACKBONE.LAYERS_LR * base_lr})
+        if getattr(self.model, "use_neck", False):
+            groups.append({"params": list(self.model.neck.parameters()), "lr": base_lr})
+        groups.append({"params": list(self.model.kpn_head.parameters()), "lr": base_lr})
+        if train.OPTI == "adam":
+            self.optimizer = torch.optim.Adam(groups, weight_decay=train.WEIGHT_DECAY)
+        elif train.OPTI == "sgd":
+            self.optimizer = torch.optim.SGD(groups, momentum=train.MOMENTUM, weight_decay=train.WEIGHT_DECAY)
+        else:
+            raise ValueError(f"TRAIN.OPTI must be 'adam' or 'sgd', got '{train.OPTI}'")
+        if self.dist.distributed:
+            # DDP registers the parameters that need gradients now, so it is rebuilt when that set changes.
+            ids = [self.dist.local_rank] if self.dist.device.type == "cuda" else None
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
+        else:
+            self.ddp = self.model
+
+    def _prepare_epoch(self, epoch: int) -> None:
+        previous = self._backbone_trainable(epoch - 1) if self.optimizer is not None else None
+        self._set_train_mode(epoch)
+        if previous != self._backbone_trainable(epoch):
+            self._build_optimizer()
+            if self._optimizer_state is not None:  # resuming: same groups as when it was saved
+                self.optimizer.load_state_dict(self._optimizer_state)
+                self._optimizer_state = None
+        self.schedule.apply(self.optimizer, epoch)
+        self.sampler.set_epoch(epoch)
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(epoch)
+
+    # ------------------------------------------------------------------ snapshots
+    def resume(self, path: str) -> None:
+        """Continue from snapshot `path`: model, optimizer, epoch and RNG state, so the run continues exactly."""
+        ckpt = read_checkpoint(path, map_location="cpu")
+        load_checkpoint(self.model, path, strict=True)
+        if "epoch" not in ckpt:
+            raise ValueError(f"{path} is a model checkpoint without training state (no 'epoch'): use it as "
+                             "BACKBONE.PRETRAINED / TRAIN.PRETRAINED instead of resuming from it")
+        self.start_epoch = int(ckpt["epoch"])
+        # At BACKBONE.TRAIN_EPOCH the optimizer is rebuilt with new groups (as an uninterrupted run does), so
+        # the saved state applies only while the trainable backbone layers stay the same.
+        if ckpt.get("trainable_backbone") == self._backbone_trainable(self.start_epoch):
+            self._optimizer_state = ckpt.get("optimizer")
+        rng = ckpt.get("rng", {}).get(str(self.dist.rank))
+        if rng is not None:
+            _set_rng_state(rng)
+        logger.info("resumed from %s at epoch %d", path, self.start_epoch)
+
+    def save(self, epoch: int) -> str:
+        """Write `checkpoint_e{epoch}.pth` atomically (rank 0), with every rank's RNG state."""
+        rng = {str(self.dist.rank): _rng_state()}
+        if self.dist.distributed:
+            gathered: List[Any] = [None] * self.dist.world_size
+            torch.distributed.all_gather_object(gathered, rng)
+            rng = {k: v for part in gathered for k, v in part.items()}
+        path = snapshot_path(self.snapshot_dir, epoch)
+        if self.dist.rank == 0:
+            save_checkpoint({"epoch": epoch, "state_dict": self.model.state_dict(),
+                             "optimizer": self.optimizer.state_dict(), "rng": rng,
+                             "trainable_backbone": self._backbone_trainable(epoch - 1),
+                             "cfg": self.cfg.dump()}, path)
+        return path
+
+    # ------------------------------------------------------------------ the loop
+    def _to_device(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+        return {k: v.to(self.dist.device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
+
+    def _step(self, batch: Dict[str, torch.Tensor]) -> Optional[Dict[str, float]]:
+        """One optimisation step; None when the loss was not finite on any rank (step skipped)."""
+        # BN running statistics are updated by the forward pass itself: keep a copy so that a batch with a
+        # non-finite loss (often non-finite activations) cannot poison them even though its step is skipped.
+        buffers = [b.detach().clone() for b in self.model.buffers()]
+        outputs = self.ddp(batch)
+        loss = outputs["total_loss"]
+        finite = torch.isfinite(loss.detach()).float().reshape(1)
+        finite = all_reduce_mean(finite)
+        self.optimizer.zero_grad(set_to_none=True)
+        if finite.item() < 1.0:
+            with torch.no_grad():
+                for b, saved in zip(self.model.buffers(), buffers):
+                    b.copy_(saved)
+            self.bad_steps += 1
+            self.skipped_steps += 1
+            logger.warning("non-finite loss (%s); step skipped (%d in a row)", float(loss.detach()), self.bad_steps)
+            if self.bad_steps >= self.cfg.TRAIN.MAX_BAD_STEPS:
+                raise TrainingDiverged(f"{self.bad_steps} consecutive non-finite losses; stopping. The last good "
+                                       f"snapshot in {self.snapshot_dir} is intact (lower TRAIN.BASE_LR?)")
+            return None
+        self.bad_steps = 0
+        loss.backward()
+        if self.cfg.TRAIN.GRAD_CLIP > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.TRAIN.GRAD_CLIP)
+        self.optimizer.step()
+        return {k: float(v.detach()) for k, v in outputs.items() if k in LOSS_KEYS}
+
+    def fit(self) -> None:
+        """Run epochs start_epoch .. EPOCH-1, saving `checkpoint_e{epoch+1}.pth` after each."""
+        from tqdm import tqdm
+
+        if self.dist.rank == 0:
+            os.makedirs(self.snapshot_dir, exist_ok=True)
+            from tensorboardX import SummaryWriter
+
+            self.writer = SummaryWriter(self.cfg.TRAIN.LOG_DIR)
+        total_epochs = self.cfg.TRAIN.EPOCH
+        for epoch in range(self.start_epoch, total_epochs):
+            self._prepare_epoch(epoch)
+            bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{total_epochs}", disable=not self.progress,
+                       dynamic_ncols=True)
+            data_start = time.time()
+            for it, batch in enumerate(bar):
+                data_time = time.time() - data_start
+                step_start = time.time()
+                losses = self._step(self._to_device(batch))
+                step_time = time.time() - step_start
+                global_step = epoch * len(self.loader) + it
+                if losses is not None and self.dist.rank == 0:
+                    self._log(losses, global_step, data_time, step_time, bar, it)
+                data_start = time.time()
+            path = self.save(epoch + 1)
+            if self.dist.rank == 0:
+                logger.info("epoch %d done; snapshot %s", epoch + 1, path)
+        if self.writer is not None:
+            self.writer.close()
+
+    def _log(self, losses: Dict[str, float], step: int, data_time: float, step_time: float, bar, it: int) -> None:
+        lr = self.optimizer.param_groups[-1]["lr"]
+        for key, value in losses.items():
+            self.writer.add_scalar(f"losses/{key}", value, step)
+        self.writer.add_scalar("lr", lr, step)
+        self.writer.add_scalar("time/data", data_time, step)
+        self.writer.add_scalar("time/step", step_time, step)
+        bar.set_postfix(loss=f"{losses['total_loss']:.4f}", lr=f"{lr:.2e}")
+        if it % max(1, self.cfg.TRAIN.PRINT_FREQ) == 0:
+            logger.info("step %d: %s lr %.3e data %.3fs step %.3fs", step,
+                        " ".join(f"{k} {v:.4f}" for k, v in losses.items()), lr, data_time, step_time)
