@@ -1,0 +1,29 @@
+"""Trackers, by cfg.TRACK.TYPE: `build_tracker(model, cfg)`, or `tracker_from_snapshot(cfg, path)`."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+
+from siamkpn.tracker.siamkpn_tracker import BatchSiamKPNTracker, SiamKPNTracker
+from siamkpn.utils.registry import Registry
+
+__all__ = ["TRACKERS", "build_tracker", "tracker_from_snapshot", "SiamKPNTracker", "BatchSiamKPNTracker"]
+
+TRACKERS = Registry("tracker", {"SiamKPNTracker": SiamKPNTracker})
+
+
+def build_tracker(model, cfg) -> SiamKPNTracker:
+    """The tracker named by cfg.TRACK.TYPE around `model` (KeyError listing the valid names if unknown)."""
+    return TRACKERS.build(cfg.TRACK.TYPE, model, cfg)
+
+
+def tracker_from_snapshot(cfg, snapshot: str, device: Optional[Union[str, torch.device]] = None) -> SiamKPNTracker:
+    """ModelBuilder(cfg) with the weights of `snapshot` on `device` (default: cuda when available), tracking."""
+    from siamkpn.models.checkpoint import load_checkpoint
+    from siamkpn.models.model_builder import ModelBuilder
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = ModelBuilder(cfg)
+    load_checkpoint(model, snapshot)
+    return build_tracker(model.to(device).eval(), cfg)

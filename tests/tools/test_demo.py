@@ -1,0 +1,80 @@
+"""tools/demo.py without a display: an image folder (or a video file) in, an annotated video out."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_cfg
+
+from siamkpn.models.model_builder import ModelBuilder
+
+REPO = Path(__file__).resolve().parents[2]
+FRAMES = 4
+
+
+def _load_demo():
+    spec = importlib.util.spec_from_file_location("siamkpn_demo_tool", REPO / "tools" / "demo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def setup(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    cfg = tiny_cfg(stack=1)
+    (tmp_path / "config.yaml").write_text(cfg.dump())
+    torch.manual_seed(0)
+    torch.save(ModelBuilder(cfg).state_dict(), tmp_path / "tiny.pth")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(FRAMES):
+        img = rng.integers(0, 60, (72, 96, 3), dtype=np.uint8)
+        img[20 + i:40 + i, 30 + 2 * i:56 + 2 * i] = 200
+        cv2.imwrite(str(folder / f"{i:05d}.png"), img)
+    (folder / "notes.txt").write_text("not a frame")
+    base = ["--config", str(tmp_path / "config.yaml"), "--snapshot", str(tmp_path / "tiny.pth"), "--device", "cpu"]
+    return _load_demo(), tmp_path, base
+
+
+def _read_video(path: Path):
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    ok, img = cap.read()
+    while ok:
+        out.append(img)
+        ok, img = cap.read()
+    cap.release()
+    return out
+
+
+def test_image_folder_to_annotated_video_and_back(setup, capsys):
+    demo, tmp, base = setup
+    out = tmp / "tracked.mp4"
+    assert demo.main(base + ["--video", str(tmp / "frames"), "--init", "30,20,26,20", "--out", str(out)]) == 0
+    video = _read_video(out)
+    assert len(video) == FRAMES and video[0].shape == (72, 96, 3)
+    # the init box is drawn in green on frame 0: its top edge row is green, the untouched inside is not
+    edge = video[0][20, 34:52].astype(int)
+    assert (edge[:, 1] - edge[:, 2] > 100).mean() > 0.8
+    assert f"{FRAMES} frames" in capsys.readouterr().out
+
+    again = tmp / "again.avi"
+    assert demo.main(base + ["--video", str(out), "--init", "30,20,26,20", "--out", str(again)]) == 0
+    assert len(_read_video(again)) == FRAMES
+
+
+def test_headless_without_init_box_says_what_to_do(setup):
+    demo, tmp, base = setup
+    with pytest.raises(SystemExit, match="--init"):
+        demo.main(base + ["--video", str(tmp / "frames")])
+    with pytest.raises(SystemExit, match="positive w and h"):
+        demo.main(base + ["--video", str(tmp / "frames"), "--init", "1,2,0,4"])
+    with pytest.raises(SystemExit, match="no such file"):
+        demo.main(base + ["--video", str(tmp / "missing.mp4"), "--init", "1,2,3,4"])

@@ -1,0 +1,110 @@
+"""tools/test.py as a user runs it: result layout, resume, and no partial result after a crash."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_cfg
+
+from siamkpn.models.model_builder import ModelBuilder
+
+REPO = Path(__file__).resolve().parents[2]
+FRAMES = 5
+
+
+def _frames(seed):
+    rng = np.random.default_rng(seed)
+    for i in range(FRAMES):
+        img = rng.integers(0, 100, (48, 64, 3), dtype=np.uint8)
+        x, y = 20 + 2 * i, 12 + i
+        img[y:y + 14, x:x + 18] = 230
+        yield img, (x, y)
+
+
+def _write_otb_video(root: Path, name: str, seed: int):
+    (root / name / "img").mkdir(parents=True)
+    lines = []
+    for i, (img, (x, y)) in enumerate(_frames(seed), 1):
+        cv2.imwrite(str(root / name / "img" / f"{i:04d}.jpg"), img)
+        lines.append(f"{x},{y},18,14")
+    (root / name / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    cfg = tiny_cfg(stack=1)
+    (tmp / "config.yaml").write_text(cfg.dump())
+    torch.manual_seed(0)
+    torch.save(ModelBuilder(cfg).state_dict(), tmp / "tiny_e7.pth")
+    otb = tmp / "OTB100"
+    for seed, name in enumerate(("SeqA", "SeqB", "SeqC")):
+        _write_otb_video(otb, name, seed)
+    vot = tmp / "VOT2018"
+    (vot / "vseq" / "color").mkdir(parents=True)
+    polys = []
+    for i, (img, (x, y)) in enumerate(_frames(5), 1):
+        cv2.imwrite(str(vot / "vseq" / "color" / f"{i:08d}.jpg"), img)
+        polys.append(f"{x},{y},{x + 17},{y},{x + 17},{y + 13},{x},{y + 13}")
+    (vot / "vseq" / "groundtruth.txt").write_text("\n".join(polys) + "\n")
+    (vot / "list.txt").write_text("vseq\n")
+    return tmp
+
+
+def _run(tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(REPO / "tools" / "test.py"), "--config", str(tmp / "config.yaml"),
+           "--snapshot", str(tmp / "tiny_e7.pth"), "--device", "cpu", "--results-dir", str(tmp / "results"), *args]
+    return subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=300)
+
+
+def _lines(path: Path):
+    return [[float(v) for v in s.split(",")] for s in path.read_text().split()]
+
+
+def test_ope_results_resume_and_no_partial_files(setup):
+    tmp = setup
+    out_dir = tmp / "results" / "OTB100" / "tiny_e7"
+    frame = tmp / "OTB100" / "SeqC" / "img" / "0003.jpg"
+    good = frame.read_bytes()
+    frame.write_bytes(b"not a jpeg")  # SeqC (the last video) crashes mid-way
+    first = _run(tmp, "--dataset", "OTB100", "--dataset-root", str(tmp / "OTB100"))
+    assert first.returncode != 0 and "0003.jpg" in first.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["SeqA.txt", "SeqB.txt"]  # nothing of SeqC, no temp file
+    seq_a = _lines(out_dir / "SeqA.txt")
+    assert len(seq_a) == FRAMES and seq_a[0] == [20.5, 12.5, 18.0, 14.0]  # init box: gt + 0.5
+    assert all(len(box) == 4 and box[2] >= 10 for box in seq_a)
+    assert "Video: SeqA" in first.stderr + first.stdout and "fps" in first.stderr + first.stdout
+
+    frame.write_bytes(good)
+    seq_b = (out_dir / "SeqB.txt").read_text()
+    (out_dir / "SeqA.txt").write_text("20.5,12.5,18.0,14.0\n")  # an incomplete result is redone
+    second = _run(tmp, "--dataset", "OTB100", "--dataset-root", str(tmp / "OTB100"))
+    assert second.returncode == 0, second.stderr
+    log = second.stdout + second.stderr
+    assert "SeqB" in log and "already done" in log and "Video: SeqA" in log and "Video: SeqC" in log
+    assert _lines(out_dir / "SeqA.txt") == seq_a  # deterministic rerun
+    assert (out_dir / "SeqB.txt").read_text() == seq_b
+    assert len(_lines(out_dir / "SeqC.txt")) == FRAMES
+    assert sorted(p.name for p in out_dir.iterdir()) == ["SeqA.txt", "SeqB.txt", "SeqC.txt"]
+
+
+def test_vot_layout_tracker_name_and_lost_count(setup):
+    tmp = setup
+    run = _run(tmp, "--dataset", "VOT2018", "--dataset-root", str(tmp / "VOT2018"), "--tracker-name", "mine")
+    assert run.returncode == 0, run.stderr
+    result = tmp / "results" / "VOT2018" / "mine" / "baseline" / "vseq" / "vseq_001.txt"
+    lines = result.read_text().split()
+    assert len(lines) == FRAMES and lines[0] == "1"
+    assert all(s in ("0", "2") or len(s.split(",")) == 4 for s in lines[1:])
+    assert "Lost:" in run.stdout + run.stderr and "mine total lost:" in run.stdout
+
+
+def test_unknown_video_is_an_error(setup):
+    run = _run(setup, "--dataset", "OTB100", "--dataset-root", str(setup / "OTB100"), "--video", "Nope",
+               "--results-dir", str(setup / "other"))
+    assert run.returncode != 0 and "'Nope'" in run.stderr

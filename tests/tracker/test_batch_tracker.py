@@ -1,0 +1,142 @@
+"""BatchSiamKPNTracker: K hyper-parameter lanes in one forward pass behave as K separate trackers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import tiny_cfg
+
+from siamkpn.tracker import BatchSiamKPNTracker, SiamKPNTracker
+from toolkit.protocols import run_ope, run_ope_batch, run_vot_reset, run_vot_reset_batch
+
+LANE_PARAMS = [(0.04, 0.44, 0.4), (0.3, 0.1, 0.9), (0.0, 0.8, 0.05)]
+
+
+class PoolModel(torch.nn.Module):
+    """A deterministic, batch-invariant stand-in for the network: every output is a per-sample pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.batch_sizes = []
+
+    def template(self, z):
+        return [F.adaptive_avg_pool2d(z, 15), {"mean": z.mean(dim=(1, 2, 3), keepdim=True)}]
+
+    def track(self, zf, x):
+        self.batch_sizes.append(x.shape[0])
+        pooled = F.adaptive_avg_pool2d(x, 31)
+        heat = (pooled[:, :1] - zf[1]["mean"]) / 16 + zf[0][:, :1, 7:8, 7:8] / 64 - 3
+        return {"heatmap": [heat], "offsets": [(pooled[:, 1:] - 128) / 500],
+                "objsize": [30 + pooled[:, 1:] / 4]}
+
+
+class SquareVideo:
+    """A bright square drifting over noise, jumping across the frame at frame 5; VOT-style 8-value ground truth."""
+
+    def __init__(self, frames=14, seed=0):
+        rng = np.random.default_rng(seed)
+        self.frames, self.gt_traj = [], []
+        for i in range(frames):
+            img = rng.integers(0, 120, (120, 160, 3), dtype=np.uint8)
+            x, y = (40 + 3 * i, 30 + 2 * i) if i < 5 else (126 - i, 90 - i)
+            img[y:y + 24, x:x + 30] = (200, 220, 240)
+            self.frames.append(img)
+            self.gt_traj.append([x, y, x + 29, y, x + 29, y + 23, x, y + 23])
+        # frame 4's ground truth lies off the square: only lanes with a large box still overlap it
+        if frames > 4:
+            self.gt_traj[4] = [30, 90, 40, 90, 40, 100, 30, 100]
+
+    def __len__(self):
+        return len(self.frames)
+
+    def load_frame(self, idx):
+        return self.frames[idx]
+
+
+def _cfgs(base):
+    out = []
+    for pk, wi, lr in LANE_PARAMS:
+        cfg = base.clone()
+        cfg.TRACK.PENALTY_K, cfg.TRACK.WINDOW_INFLUENCE, cfg.TRACK.LR = pk, wi, lr
+        out.append(cfg)
+    return out
+
+
+@pytest.mark.parametrize("protocol", ["ope", "vot"])
+def test_lanes_equal_separate_trackers_exactly(protocol):
+    cfgs = _cfgs(tiny_cfg(stack=1))
+    video = SquareVideo()
+    model = PoolModel()
+    if protocol == "ope":
+        lanes = run_ope_batch(BatchSiamKPNTracker(model, cfgs), video, len(cfgs))
+        singles = [run_ope(SiamKPNTracker(PoolModel(), cfg), video) for cfg in cfgs]
+    else:
+        lanes = run_vot_reset_batch(BatchSiamKPNTracker(model, cfgs), video, len(cfgs), skip=2)
+        singles = [run_vot_reset(SiamKPNTracker(PoolModel(), cfg), video, skip=2) for cfg in cfgs]
+        assert sorted(lane.lost for lane in lanes) == [0, 1, 1]  # lanes fail and re-initialise separately
+    for lane, single in zip(lanes, singles):
+        assert lane.boxes == single.boxes
+        assert lane.scores == single.scores
+    assert len({str(lane.boxes) for lane in lanes}) == len(cfgs), "lanes should differ"
+    assert max(model.batch_sizes) == len(cfgs)  # one forward pass per frame for all lanes
+
+
+def test_track_lanes_subset_and_reinit():
+    cfgs = _cfgs(tiny_cfg(stack=1))
+    video = SquareVideo()
+    batch = BatchSiamKPNTracker(PoolModel(), cfgs)
+    single = SiamKPNTracker(PoolModel(), cfgs[2])
+    box = [40.0, 30.0, 30.0, 24.0]
+    batch.init_lanes(video.frames[0], {0: box, 2: box})
+    single.init(video.frames[0], box)
+    with pytest.raises(RuntimeError, match="lane 1"):
+        batch.track_lanes(video.frames[1], [0, 1])
+    with pytest.raises(KeyError, match="lane 3"):
+        batch.track_lanes(video.frames[1], [3])
+    for idx in range(1, 5):
+        out = batch.track_lanes(video.frames[idx], [2])
+        assert set(out) == {2} and out[2] == single.track(video.frames[idx])
+    batch.init_lanes(video.frames[5], {2: [50.0, 40.0, 30.0, 24.0]})
+    single.init(video.frames[5], [50.0, 40.0, 30.0, 24.0])
+    out = batch.track_lanes(video.frames[6], [0, 2])
+    assert out[2] == single.track(video.frames[6])
+    assert batch.track_lanes(video.frames[7], []) == {}
+
+
+def test_real_network_lanes_match_single_trackers():
+    """With a (tiny, random) SiamKPN: K=1 is bit-identical, K=2 matches up to batched-conv rounding."""
+    torch.manual_seed(0)
+    from siamkpn.models.model_builder import ModelBuilder
+
+    cfgs = _cfgs(tiny_cfg(stack=2))[:2]
+    model = ModelBuilder(cfgs[0]).eval()
+    video = SquareVideo(frames=3)
+    [one] = run_ope_batch(BatchSiamKPNTracker(model, cfgs[:1]), video, 1)
+    assert one.boxes == run_ope(SiamKPNTracker(model, cfgs[0]), video).boxes
+    lanes = run_ope_batch(BatchSiamKPNTracker(model, cfgs), video, len(cfgs))
+    for lane, cfg in zip(lanes, cfgs):
+        single = run_ope(SiamKPNTracker(model, cfg), video)
+        np.testing.assert_allclose(lane.boxes, single.boxes, rtol=0, atol=1e-3)
+
+
+def test_fast_mode_tracks_under_bfloat16_autocast():
+    """TRACK.FAST runs the network in bfloat16; the decision still gets float32 outputs."""
+    torch.manual_seed(0)
+    from siamkpn.models.model_builder import ModelBuilder
+
+    cfg = tiny_cfg(stack=1)
+    cfg.TRACK.FAST = True
+    model = ModelBuilder(cfg).eval()
+    seen = []
+    original = model.track  # records the dtype the network computes in
+
+    def track(zf, x, **kw):
+        out = original(zf, x, **kw)
+        seen.append(out["heatmap"][-1].dtype)
+        return out
+    model.track = track
+    result = run_ope(SiamKPNTracker(model, cfg), SquareVideo(frames=3))
+    assert seen and all(dtype == torch.bfloat16 for dtype in seen)
+    assert all(np.isfinite(box).all() and len(box) == 4 for box in result.boxes)

@@ -1,0 +1,120 @@
+"""Track a benchmark: `python tools/test.py --config config.yaml --snapshot model.pth --dataset VOT2018`.
+
+Results go to `<results-dir>/<dataset>/<tracker-name>/` in pysot's layout; videos whose result files are
+already complete are skipped, so an interrupted run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from tqdm import tqdm
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from siamkpn.config import load_cfg  # noqa: E402
+from siamkpn.tracker import tracker_from_snapshot  # noqa: E402
+from toolkit import protocols, results  # noqa: E402
+from toolkit.datasets import DatasetFactory  # noqa: E402
+
+TEST_DATA_ENV = "SIAMKPN_TESTING_DATA"  # folder holding one sub-folder per benchmark
+RUNNERS = {"ope": protocols.run_ope, "got10k": protocols.run_ope, "vot": protocols.run_vot_reset,
+           "longterm": protocols.run_longterm}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="SiamKPN tracking on a benchmark")
+    p.add_argument("--config", required=True, help="experiment config.yaml")
+    p.add_argument("--snapshot", required=True, help="model weights (.pth)")
+    p.add_argument("--dataset", required=True, help="benchmark name, e.g. OTB100, VOT2018, GOT-10k")
+    p.add_argument("--dataset-root", default=None,
+                   help=f"benchmark folder (default: ${TEST_DATA_ENV}/<dataset>, else testing_dataset/<dataset>)")
+    p.add_argument("--results-dir", default="results", help="results folder (default ./results)")
+    p.add_argument("--tracker-name", default=None, help="result sub-folder (default: the snapshot's file stem)")
+    p.add_argument("--video", default="", help="track only this video")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
+    p.add_argument("--vis", action="store_true", help="show the tracked boxes (needs a display)")
+    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
+    return p.parse_args(argv)
+
+
+def dataset_root(args: argparse.Namespace) -> str:
+    """The --dataset-root flag, then $SIAMKPN_TESTING_DATA/<dataset>, then testing_dataset/<dataset>."""
+    if args.dataset_root:
+        return args.dataset_root
+    if os.environ.get(TEST_DATA_ENV):
+        return os.path.join(os.environ[TEST_DATA_ENV], args.dataset)
+    for base in (os.getcwd(), REPO):
+        candidate = os.path.join(base, "testing_dataset", args.dataset)
+        if os.path.isdir(candidate):
+            return candidate
+    raise SystemExit(f"no dataset root for {args.dataset}: pass --dataset-root or set ${TEST_DATA_ENV}")
+
+
+class ShownTracker:
+    """Wraps a tracker to draw each box in a window (--vis); turns itself off without a display."""
+
+    def __init__(self, tracker) -> None:
+        self.tracker, self.enabled = tracker, True
+
+    def _show(self, img, box) -> None:
+        import cv2
+
+        if not self.enabled:
+            return
+        frame = img.copy()
+        x, y, w, h = (int(round(v)) for v in box)
+        cv2.rectangle(frame, (x, y), (x + w, y + h), (0, 255, 255), 2)
+        try:
+            cv2.imshow("SiamKPN", frame)
+            cv2.waitKey(1)
+        except cv2.error:
+            tqdm.write("--vis: no display available (headless OpenCV?); continuing without it")
+            self.enabled = False
+
+    def init(self, img, box):
+        self.tracker.init(img, box)
+        self._show(img, box)
+
+    def track(self, img):
+        out = self.tracker.track(img)
+        self._show(img, out["bbox"])
+        return out
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg = load_cfg(args.config, args.opts, freeze=True)
+    tracker = tracker_from_snapshot(cfg, args.snapshot, args.device)
+    if args.vis:
+        tracker = ShownTracker(tracker)
+    name = args.tracker_name or os.path.basename(args.snapshot).split(".")[0]
+    dataset = DatasetFactory.create_dataset(args.dataset, dataset_root(args), load_img=False)
+    videos = [v for v in dataset if not args.video or v.name == args.video]
+    if not videos:
+        raise SystemExit(f"video {args.video!r} is not in {args.dataset}")
+    kind = results.result_kind(args.dataset)
+    total_lost = 0
+    for idx, video in enumerate(videos, 1):
+        if results.is_finished(args.results_dir, args.dataset, name, video.name, kind, num_frames=len(video)):
+            tqdm.write(f"({idx:3d}) Video: {video.name:12s} already done, skipped")
+            continue
+        with tqdm(total=len(video), desc=f"{idx}/{len(videos)} {video.name}", leave=False) as bar:
+            res = RUNNERS[kind](tracker, video, progress=bar.update)
+        results.write_video_result(args.results_dir, args.dataset, name, video.name, res.boxes,
+                                   scores=res.scores, times=res.times, kind=kind)
+        toc = max(sum(res.times), 1e-9)
+        line = f"({idx:3d}) Video: {video.name:12s} Time: {toc:5.1f}s Speed: {len(video) / toc:3.1f}fps"
+        if kind == "vot":
+            line += f" Lost: {res.lost:d}"
+            total_lost += res.lost
+        tqdm.write(line)
+    if kind == "vot":
+        print(f"{name} total lost: {total_lost:d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
