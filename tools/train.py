@@ -13,7 +13,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from siamkpn.config import load_cfg  # noqa: E402
-from siamkpn.datasets.training_set import TrainingSet  # noqa: E402
+from siamkpn.datasets.training_set import TrainingSet, worker_init_fn  # noqa: E402
 from siamkpn.engine.distributed import cleanup, init_distributed  # noqa: E402
 from siamkpn.engine.trainer import Trainer, TrainingDiverged, latest_snapshot  # noqa: E402
 from siamkpn.models.checkpoint import load_checkpoint, load_pretrained_backbone  # noqa: E402
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     if cfg.TRAIN.PRETRAINED:
         load_checkpoint(model, _find(cfg.TRAIN.PRETRAINED))
     train_set = TrainingSet(cfg, data_root=args.data_root, seed=cfg.TRAIN.SEED)
-    trainer = Trainer(cfg, model, train_set, dist, progress=not args.no_progress)
+    trainer = Trainer(cfg, model, train_set, dist, progress=not args.no_progress, worker_init_fn=worker_init_fn)
     resume = args.resume or cfg.TRAIN.RESUME
     if resume == "auto":
         resume = latest_snapshot(cfg.TRAIN.SNAPSHOT_DIR)

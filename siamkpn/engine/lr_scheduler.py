@@ -71,6 +71,9 @@ def build_schedule(train_cfg: CfgNode) -> Tuple[np.ndarray, float]:
     if not train_cfg.LR_WARMUP.WARMUP:
         return lr_spaces(train_cfg.LR.TYPE, epochs, **main_kwargs)
     warm_epochs = train_cfg.LR_WARMUP.EPOCH
+    if not 0 <= warm_epochs < epochs:
+        raise ValueError(f"TRAIN.LR_WARMUP.EPOCH ({warm_epochs}) must be below TRAIN.EPOCH ({epochs}); "
+                         "shorten the warm-up or set TRAIN.LR_WARMUP.WARMUP False")
     warm, _ = lr_spaces(train_cfg.LR_WARMUP.TYPE, warm_epochs, **dict(train_cfg.LR_WARMUP.KWARGS))
     main, _ = lr_spaces(train_cfg.LR.TYPE, epochs - warm_epochs, **main_kwargs)
     return np.concatenate([warm, main]), float(main[0])

@@ -9,14 +9,13 @@ import os
 import random
 import re
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
-from torch.utils.data.distributed import DistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from yacs.config import CfgNode
 
 from siamkpn.engine.distributed import DistInfo, all_reduce_mean
@@ -71,6 +70,37 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class EpochShardSampler(Sampler):
+    """This rank's share of one epoch's sample indices, whole batches only.
+
+    A dataset with `epoch_indices(epoch)` (TrainingSet: every index is a distinct, already shuffled
+    sample) decides the epoch's indices; any other dataset is permuted with a seed per epoch. Ranks take
+    interleaved slices, so N processes see disjoint samples and a resumed epoch sees the same ones.
+    """
+
+    def __init__(self, dataset: Dataset, rank: int, world_size: int, batch_size: int, seed: int) -> None:
+        self.dataset, self.rank, self.world, self.batch, self.seed = dataset, rank, world_size, batch_size, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _indices(self) -> List[int]:
+        if hasattr(self.dataset, "epoch_indices"):
+            indices = list(self.dataset.epoch_indices(self.epoch))
+        else:
+            gen = torch.Generator().manual_seed(self.seed + self.epoch)
+            indices = torch.randperm(len(self.dataset), generator=gen).tolist()
+        usable = len(indices) // (self.world * self.batch) * (self.world * self.batch)
+        return indices[:usable][self.rank::self.world]
+
+    def __iter__(self):
+        return iter(self._indices())
+
+    def __len__(self) -> int:
+        return len(self._indices())
+
+
 class Trainer:
     """Trains `model` on `train_set` for cfg.TRAIN.EPOCH epochs of len(train_set) samples each.
 
@@ -80,10 +110,11 @@ class Trainer:
         train_set: a Dataset of dicts of arrays; optional `set_epoch(epoch)` varies samples per epoch.
         dist: rank/world/device from `init_distributed`.
         progress: show a tqdm bar on rank 0.
+        worker_init_fn: passed to the DataLoader (e.g. one OpenCV thread per worker).
     """
 
     def __init__(self, cfg: CfgNode, model: nn.Module, train_set: Dataset, dist: DistInfo,
-                 progress: bool = True) -> None:
+                 progress: bool = True, worker_init_fn: Optional[Callable[[int], None]] = None) -> None:
         self.cfg, self.dist, self.progress = cfg, dist, progress and dist.rank == 0
         self.model = model.to(dist.device)
         self.train_set = train_set
@@ -96,13 +127,12 @@ class Trainer:
         self._optimizer_state: Optional[Dict[str, Any]] = None
         self.optimizer: Optional[torch.optim.Optimizer] = None
         self.ddp: Optional[nn.Module] = None
-        self.sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
-                                          seed=cfg.TRAIN.SEED, drop_last=True)
+        self.sampler = EpochShardSampler(train_set, dist.rank, dist.world_size, cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.SEED)
         self.loader = DataLoader(train_set, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=self.sampler,
                                  num_workers=cfg.TRAIN.NUM_WORKERS, pin_memory=dist.device.type == "cuda",
-                                 drop_last=True, persistent_workers=False)
+                                 drop_last=True, worker_init_fn=worker_init_fn)
         if len(self.loader) == 0:
-            raise ValueError(f"an epoch has no full batch: {len(train_set)} samples per epoch, batch "
+            raise ValueError(f"an epoch has no full batch: {len(train_set)} samples in all, batch "
                              f"{cfg.TRAIN.BATCH_SIZE} x {dist.world_size} processes (raise DATASET.VIDEOS_PER_EPOCH)")
 
     # ------------------------------------------------------------------ setup per epoch
@@ -148,7 +178,7 @@ class Trainer:
         if self.dist.distributed:
             # DDP registers the parameters that need gradients now, so it is rebuilt when that set changes.
             ids = [self.dist.local_rank] if self.dist.device.type == "cuda" else None
-            self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids)
         else:
             self.ddp = self.model
 
