@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from toolkit.datasets import DatasetError, DatasetFactory  # noqa: E402
+from toolkit.datasets import DatasetError, DatasetFactory, resolve_dataset_root  # noqa: E402
 from toolkit.evaluation.common import MissingResultWarning  # noqa: E402
 from toolkit.evaluation.runner import evaluate, format_tables, summary_json  # noqa: E402
 from toolkit.results import ResultFileError  # noqa: E402
@@ -35,14 +35,6 @@ def parse_args(argv=None):
     p.add_argument("--plot", default=None, help="write PNG plots into this folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
-
-
-def dataset_root(args) -> Path:
-    """--dataset-root, else $SIAMKPN_DATASETS/<dataset>, else ./testing_dataset/<dataset>."""
-    if args.dataset_root:
-        return Path(args.dataset_root)
-    base = os.environ.get("SIAMKPN_DATASETS")
-    return Path(base) / args.dataset if base else Path("testing_dataset") / args.dataset
 
 
 def find_trackers(tracker_dir: Path, prefix: str) -> list:
@@ -66,7 +58,8 @@ def main(argv=None) -> int:
     tracker_dir = Path(args.tracker_path) / args.dataset
     try:
         trackers = find_trackers(tracker_dir, args.tracker_prefix)
-        dataset = DatasetFactory.create_dataset(args.dataset, dataset_root(args), load_img=False,
+        dataset = DatasetFactory.create_dataset(
+            args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False,
                                                layout=args.layout)
         dataset.set_tracker(str(tracker_dir), trackers)
         reports = evaluate(dataset, trackers, args.num, progress=not args.no_progress)

@@ -17,11 +17,8 @@ sys.path.insert(0, REPO)
 from siamkpn.config import load_cfg  # noqa: E402
 from siamkpn.tracker import tracker_from_snapshot  # noqa: E402
 from toolkit import protocols, results  # noqa: E402
-from toolkit.datasets import DatasetFactory  # noqa: E402
+from toolkit.datasets import DatasetFactory, resolve_dataset_root  # noqa: E402
 
-TEST_DATA_ENV = "SIAMKPN_TESTING_DATA"  # folder holding one sub-folder per benchmark
-RUNNERS = {"ope": protocols.run_ope, "got10k": protocols.run_ope, "vot": protocols.run_vot_reset,
-           "longterm": protocols.run_longterm}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -30,7 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--snapshot", required=True, help="model weights (.pth)")
     p.add_argument("--dataset", required=True, help="benchmark name, e.g. OTB100, VOT2018, GOT-10k")
     p.add_argument("--dataset-root", default=None,
-                   help=f"benchmark folder (default: ${TEST_DATA_ENV}/<dataset>, else testing_dataset/<dataset>)")
+                   help="benchmark folder (default: $SIAMKPN_DATASETS/<dataset>, else testing_dataset/<dataset>)")
     p.add_argument("--results-dir", default="results", help="results folder (default ./results)")
     p.add_argument("--tracker-name", default=None, help="result sub-folder (default: the snapshot's file stem)")
     p.add_argument("--video", default="", help="track only this video")
@@ -38,19 +35,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--vis", action="store_true", help="show the tracked boxes (needs a display)")
     p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
     return p.parse_args(argv)
-
-
-def dataset_root(args: argparse.Namespace) -> str:
-    """The --dataset-root flag, then $SIAMKPN_TESTING_DATA/<dataset>, then testing_dataset/<dataset>."""
-    if args.dataset_root:
-        return args.dataset_root
-    if os.environ.get(TEST_DATA_ENV):
-        return os.path.join(os.environ[TEST_DATA_ENV], args.dataset)
-    for base in (os.getcwd(), REPO):
-        candidate = os.path.join(base, "testing_dataset", args.dataset)
-        if os.path.isdir(candidate):
-            return candidate
-    raise SystemExit(f"no dataset root for {args.dataset}: pass --dataset-root or set ${TEST_DATA_ENV}")
 
 
 class ShownTracker:
@@ -91,7 +75,8 @@ def main(argv=None) -> int:
     if args.vis:
         tracker = ShownTracker(tracker)
     name = args.tracker_name or os.path.basename(args.snapshot).split(".")[0]
-    dataset = DatasetFactory.create_dataset(args.dataset, dataset_root(args), load_img=False)
+    dataset = DatasetFactory.create_dataset(
+            args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False)
     videos = [v for v in dataset if not args.video or v.name == args.video]
     if not videos:
         raise SystemExit(f"video {args.video!r} is not in {args.dataset}")
@@ -102,7 +87,7 @@ def main(argv=None) -> int:
             tqdm.write(f"({idx:3d}) Video: {video.name:12s} already done, skipped")
             continue
         with tqdm(total=len(video), desc=f"{idx}/{len(videos)} {video.name}", leave=False) as bar:
-            res = RUNNERS[kind](tracker, video, progress=bar.update)
+            res = protocols.run_protocol(tracker, video, kind, progress=bar.update)
         results.write_video_result(args.results_dir, args.dataset, name, video.name, res.boxes,
                                    scores=res.scores, times=res.times, kind=kind)
         toc = max(sum(res.times), 1e-9)
@@ -117,4 +102,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:  # config, checkpoint, dataset errors
+        sys.exit(f"test.py: error: {err}")

@@ -339,3 +339,17 @@ def test_longterm_json_nan_and_marker_frames(tmp_path):
     _write(tmp_path / "VOT2018-LT.json", json.dumps(meta))
     v = create("VOT2018-LT", tmp_path)["car1"]
     assert v.gt_traj == [[1, 2, 3, 4], [0], [0]] and v.absent.tolist() == [False, True, True]
+
+
+def test_dataset_root_resolution(tmp_path, monkeypatch):
+    from toolkit.datasets import resolve_dataset_root
+
+    assert resolve_dataset_root("VOT2018", "/data/vot") == "/data/vot"
+    monkeypatch.setenv("SIAMKPN_DATASETS", str(tmp_path))
+    assert resolve_dataset_root("VOT2018") == str(tmp_path / "VOT2018")
+    monkeypatch.delenv("SIAMKPN_DATASETS")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="SIAMKPN_DATASETS"):
+        resolve_dataset_root("OTB100")
+    (tmp_path / "testing_dataset" / "OTB100").mkdir(parents=True)
+    assert resolve_dataset_root("OTB100") == "testing_dataset/OTB100"

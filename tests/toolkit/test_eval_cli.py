@@ -153,11 +153,7 @@ def test_garbled_result_is_an_error_naming_file_and_line(eval_fixture_dir, tmp_p
     assert f"{bad}, line 40" in err and "expected 180" in err
 
 
-def test_no_trackers_and_dataset_root_default(eval_fixture_dir, tmp_path, tool, capsys, monkeypatch):
+def test_no_trackers(eval_fixture_dir, tmp_path, tool, capsys, monkeypatch):
     code = tool.main(["--tracker_path", str(eval_fixture_dir / "results"), "--dataset", "VOT2018",
                       "--dataset-root", str(eval_fixture_dir / "vot"), "--tracker_prefix", "Nobody", "--no-progress"])
     assert code == 2 and "no tracker folders starting with 'Nobody'" in capsys.readouterr().err
-    monkeypatch.setenv("SIAMKPN_DATASETS", str(tmp_path))
-    assert tool.dataset_root(tool.parse_args(["--dataset", "VOT2018"])) == tmp_path / "VOT2018"
-    monkeypatch.delenv("SIAMKPN_DATASETS")
-    assert tool.dataset_root(tool.parse_args(["--dataset", "OTB100"])) == Path("testing_dataset") / "OTB100"

@@ -7,6 +7,7 @@ forces one of them.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Optional, Union
 
@@ -14,7 +15,8 @@ from toolkit.datasets import got10k, lasot, nfs, otb, trackingnet, uav, vot
 from toolkit.datasets.parse import DatasetError, is_pysot_json
 from toolkit.datasets.video import VOT_TAGS, Dataset, FrameReadError, Video
 
-__all__ = ["DatasetFactory", "Dataset", "Video", "DatasetError", "FrameReadError", "LOADERS", "VOT_TAGS",
+__all__ = ["DatasetFactory", "resolve_dataset_root", "DATASETS_ENV",
+           "Dataset", "Video", "DatasetError", "FrameReadError", "LOADERS", "VOT_TAGS",
            "find_json"]
 
 Loader = Callable[[str, Path, Optional[Path], bool], Dataset]
@@ -58,6 +60,23 @@ def find_json(name: str, root: Path, json_name: Optional[str] = None, layout: Op
         raise DatasetError(f"{name}: no dataset json in {root} ({len(candidates)} pysot-style candidates); "
                            "name one with json_name")
     return None
+
+
+DATASETS_ENV = "SIAMKPN_DATASETS"  # a folder holding one sub-folder per benchmark
+
+
+def resolve_dataset_root(name: str, root: Optional[str] = None) -> str:
+    """A benchmark's folder: the explicit `root`, then $SIAMKPN_DATASETS/<name>, then testing_dataset/<name>
+    under the working directory (pysot's habit)."""
+    if root:
+        return str(root)
+    if os.environ.get(DATASETS_ENV):
+        return os.path.join(os.environ[DATASETS_ENV], name)
+    candidate = os.path.join("testing_dataset", name)
+    if os.path.isdir(candidate):
+        return candidate
+    raise FileNotFoundError(f"no folder for benchmark {name}: pass --dataset-root, set ${DATASETS_ENV} to a "
+                            f"folder holding {name}/, or put it at ./{candidate}")
 
 
 class DatasetFactory:

@@ -1,0 +1,145 @@
+"""Evaluate search points: K configurations of one snapshot tracked in lockstep (one forward pass per
+frame for all of them), their result files written in pysot's layout, then scored by the toolkit.
+
+The scores come from ``toolkit.evaluation.runner.evaluate`` reading the written files, the same call
+``tools/eval.py`` makes, so a configuration's metric here equals what eval.py prints for its folder.
+Videos whose result files are already complete are not tracked again (a crashed batch resumes).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import torch
+from tqdm import tqdm
+
+from hpsearch.grid import Point
+from siamkpn.models.checkpoint import load_checkpoint
+from siamkpn.models.model_builder import ModelBuilder
+from siamkpn.tracker.siamkpn_tracker import BatchSiamKPNTracker
+from toolkit import results
+from toolkit.evaluation.runner import METRICS, evaluate
+from toolkit.protocols import run_protocol_batch
+
+__all__ = ["OBJECTIVES", "resolve_metric", "snapshot_path", "check_snapshots", "check_search_regions", "lane_cfg",
+           "BatchEvaluator"]
+
+# Metrics a search may maximise, per result kind (robustness and lost number are "lower is better").
+OBJECTIVES = {"vot": ("eao", "accuracy"), "ope": ("success_auc", "precision", "norm_precision"),
+              "longterm": ("f1", "precision", "recall"), "got10k": ("ao", "sr50", "sr75")}
+_ALIASES = {"auc": "success_auc"}
+
+
+def resolve_metric(metric: Optional[str], dataset_name: str) -> str:
+    """The eval.py metric name to maximise: EAO for VOT, success AUC for one-pass, F1 / AO otherwise."""
+    kind = results.result_kind(dataset_name)
+    if metric is None:
+        return OBJECTIVES[kind][0]
+    name = _ALIASES.get(metric, metric)
+    if name not in OBJECTIVES[kind]:
+        valid = ", ".join(OBJECTIVES[kind] + tuple(a for a, m in _ALIASES.items() if m in OBJECTIVES[kind]))
+        raise ValueError(f"--metric {metric!r} is not available for {dataset_name} ({kind} results); valid: {valid}")
+    return name
+
+
+def snapshot_path(snapshot_dir: str, epoch: int) -> str:
+    """``<snapshot_dir>/checkpoint_e{epoch}.pth``."""
+    return os.path.join(snapshot_dir, f"checkpoint_e{epoch}.pth")
+
+
+def check_snapshots(snapshot_dir: str, epochs: Iterable[int]) -> None:
+    """Raise FileNotFoundError naming every missing snapshot."""
+    missing = [snapshot_path(snapshot_dir, e) for e in epochs if not os.path.isfile(snapshot_path(snapshot_dir, e))]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} snapshot(s) not found: {', '.join(missing)}")
+
+
+def check_search_regions(cfg: Any, regions: Iterable[Optional[int]]) -> None:
+    """A search region must be EXEMPLAR_SIZE plus a multiple of TRAIN.STRIDE (the score map's geometry)."""
+    ex, stride = int(cfg.TRACK.EXEMPLAR_SIZE), int(cfg.TRAIN.STRIDE)
+    bad = [r for r in regions if r is not None and (r <= ex or (r - ex) % stride)]
+    if bad:
+        raise ValueError(f"--search-region values must exceed TRACK.EXEMPLAR_SIZE ({ex}) by a multiple of "
+                         f"TRAIN.STRIDE ({stride}); not valid: {bad}")
+
+
+def lane_cfg(cfg: Any, point: Point) -> Any:
+    """A frozen clone of cfg with the point's TRACK.PENALTY_K, WINDOW_INFLUENCE, LR (and INSTANCE_SIZE)."""
+    out = cfg.clone()
+    out.defrost()
+    out.TRACK.PENALTY_K = float(point.penalty_k)
+    out.TRACK.WINDOW_INFLUENCE = float(point.window_influence)
+    out.TRACK.LR = float(point.lr)
+    if point.search_region is not None:
+        out.TRACK.INSTANCE_SIZE = int(point.search_region)
+    out.freeze()
+    return out
+
+
+class BatchEvaluator:
+    """Tracks and scores batches of points of one snapshot: ``evaluator(points) -> {name: {metric: value}}``.
+
+    Args:
+        cfg: the experiment config (TRACK.* are overridden per point).
+        dataset: a toolkit Dataset (``DatasetFactory.create_dataset``), named like the benchmark.
+        results_dir: results go to ``<results_dir>/<dataset.name>/<point.name>/``.
+        snapshot_dir: folder of ``checkpoint_e{N}.pth``.
+        device: torch device for the model.
+    """
+
+    def __init__(self, cfg: Any, dataset: Any, results_dir: str, snapshot_dir: str,
+                 device: Any = "cpu", progress: bool = True) -> None:
+        self.cfg, self.dataset = cfg, dataset
+        self.results_dir, self.snapshot_dir = str(results_dir), str(snapshot_dir)
+        self.device, self.progress = torch.device(device), progress
+        self.kind = results.result_kind(dataset.name)
+        self._model: Optional[torch.nn.Module] = None
+        self._epoch: Optional[int] = None
+        self.frames_tracked = 0  # lane-frames: frames x configurations tracked
+
+    def model(self, epoch: int) -> torch.nn.Module:
+        """The snapshot's model in eval mode on the device (the last one is kept loaded)."""
+        if self._epoch != epoch:
+            self._model = None  # free the previous snapshot first
+            model = ModelBuilder(self.cfg)
+            load_checkpoint(model, snapshot_path(self.snapshot_dir, epoch))
+            self._model, self._epoch = model.to(self.device).eval(), epoch
+        return self._model
+
+    def _pending(self, points: Sequence[Point], video: Any) -> List[Point]:
+        return [p for p in points if not results.is_finished(self.results_dir, self.dataset.name, p.name,
+                                                             video.name, self.kind, num_frames=len(video))]
+
+    def track(self, points: Sequence[Point]) -> None:
+        """Write every missing video result of the points (one snapshot and search region) in lockstep."""
+        if not points:
+            return
+        groups = {p.group for p in points}
+        if len(groups) != 1:
+            raise ValueError(f"a batch must share one snapshot epoch and search region, got {sorted(groups, key=str)}")
+        model = self.model(points[0].epoch)
+        work = [(v, self._pending(points, v)) for v in self.dataset]
+        work = [(v, pending) for v, pending in work if pending]
+        total = sum(len(v) for v, _ in work)
+        with tqdm(total=total, desc=f"e{points[0].epoch} x{len(points)}", unit="frame", leave=False,
+                  disable=not self.progress or not total, dynamic_ncols=True) as bar:
+            for video, pending in work:
+                tracker = BatchSiamKPNTracker(model, [lane_cfg(self.cfg, p) for p in pending])
+                outs = run_protocol_batch(tracker, video, len(pending), self.kind, progress=bar.update)
+                for p, res in zip(pending, outs):
+                    results.write_video_result(self.results_dir, self.dataset.name, p.name, video.name, res.boxes,
+                                               scores=res.scores, times=res.times, kind=self.kind)
+                self.frames_tracked += len(video) * len(pending)
+
+    def score(self, points: Sequence[Point]) -> Dict[str, Dict[str, float]]:
+        """{point name: {metric: value}} with eval.py's metric names, from the written result files."""
+        names = [p.name for p in points]
+        self.dataset.set_tracker(str(Path(self.results_dir) / self.dataset.name), names)
+        reports = evaluate(self.dataset, names, num_workers=1, progress=False)
+        return {n: {m: float(reports[n]["metrics"][m]) for m in METRICS[self.kind]} for n in names}
+
+    def __call__(self, points: Sequence[Point]) -> Dict[str, Dict[str, float]]:
+        """Track (what is missing) and score the points."""
+        self.track(points)
+        return self.score(points)

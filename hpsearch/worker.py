@@ -1,0 +1,161 @@
+"""One worker's loop: enqueue the grid, claim batches, evaluate, tell; refine (level 2) once level 1 settles.
+
+Any number of workers (processes, GPUs, machines) run this loop on the same study; each returns when
+no trial of the search is WAITING or RUNNING any more. A trial RUNNING in another worker is waited for
+(it either completes or goes stale and is retried), because level 2 and the summary need every result.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Sequence
+
+import optuna
+from optuna.trial import TrialState
+from tqdm import tqdm
+
+from hpsearch.grid import Point, SearchSpace
+from hpsearch.study import (
+    Claim,
+    Heartbeat,
+    claim_batch,
+    drop_duplicates,
+    enqueue_missing,
+    keyed_trials,
+    tell_failure,
+    tell_value,
+)
+
+__all__ = ["WorkerOptions", "WorkerStats", "SearchError", "run_worker", "best_points", "CRASH_ENV"]
+
+# Testing hook: exit abruptly (as a killed process would) right after claiming a batch once this many
+# trials were evaluated, leaving that batch RUNNING with a heartbeat that stops.
+CRASH_ENV = "HPSEARCH_CRASH_AFTER"
+
+class SearchError(RuntimeError):
+    """The search cannot go on as asked (e.g. level 2 requested before level 1 is complete)."""
+
+
+Evaluate = Callable[[Sequence[Point]], Dict[str, Dict[str, float]]]
+
+
+@dataclass
+class WorkerOptions:
+    """How a worker takes part in the search."""
+
+    metric: str
+    batch: int = 8
+    levels: Sequence[int] = (1, 2)
+    refine_top: int = 3
+    refine_factor: float = 0.5
+    poll: float = 10.0
+    progress: bool = True
+
+
+@dataclass
+class WorkerStats:
+    """What this worker did: trials evaluated, duplicates skipped, failures, level-2 points it enqueued."""
+
+    evaluated: List[str] = field(default_factory=list)
+    duplicates: int = 0
+    failed: int = 0
+    enqueued: Dict[int, int] = field(default_factory=dict)
+
+
+def best_points(study: optuna.Study, keys: Sequence[str], n: int) -> List[Point]:
+    """The n best COMPLETE points among `keys` (ties: lower epoch, then smaller values first)."""
+    wanted = set(keys)
+    rows = [t for t in keyed_trials(study, (TrialState.COMPLETE,)) if t.user_attrs["key"] in wanted]
+    points = {t.user_attrs["key"]: (t.value, Point.from_params(t.user_attrs["point"])) for t in rows}
+    ranked = sorted(points.values(), key=lambda vp: (-vp[0], vp[1].epoch, vp[1].name))
+    return [p for _, p in ranked[:n]]
+
+
+def _states(study: optuna.Study, keys: set) -> Dict[str, set]:
+    """For each key of the search: the set of its trials' states."""
+    out: Dict[str, set] = {}
+    for t in keyed_trials(study):
+        if t.user_attrs["key"] in keys:
+            out.setdefault(t.user_attrs["key"], set()).add(t.state)
+    return out
+
+
+def _busy(states: Dict[str, set]) -> int:
+    return sum(1 for s in states.values() if s & {TrialState.WAITING, TrialState.RUNNING})
+
+
+def _evaluate(study: optuna.Study, claims: List[Claim], evaluate: Evaluate, opts: WorkerOptions,
+              heartbeat: Heartbeat, stats: WorkerStats) -> None:
+    try:
+        results = evaluate([c.point for c in claims])
+    except BaseException as e:
+        for c in claims:
+            tell_failure(study, c, f"{type(e).__name__}: {e}", heartbeat)
+        stats.failed += len(claims)
+        raise
+    for c in claims:
+        metrics = results[c.point.name]
+        value = metrics.get(opts.metric, math.nan)
+        if not math.isfinite(value):
+            tell_failure(study, c, f"{opts.metric} is {value} (too few frames for the metric's interval?)", heartbeat)
+            tqdm.write(f"warning: {c.point.name}: {opts.metric} is {value}; trial {c.number} marked FAIL")
+            stats.failed += 1
+        elif tell_value(study, c, value, metrics, heartbeat):
+            stats.evaluated.append(c.point.name)
+        else:
+            tqdm.write(f"warning: trial {c.number} ({c.point.name}) was closed by another worker meanwhile; "
+                       "its retry will reuse the result files")
+
+
+def run_worker(study: optuna.Study, space: SearchSpace, evaluate: Evaluate, opts: WorkerOptions,
+               heartbeat: Heartbeat) -> WorkerStats:
+    """Work on the search until every point of it is settled; returns this worker's statistics."""
+    stats = WorkerStats()
+    level1 = space.level1()
+    keys1 = {p.name for p in level1}
+    keys2: set = set()
+    if 1 in opts.levels:
+        stats.enqueued[1] = enqueue_missing(study, level1, level=1)
+    crash_after = int(os.environ[CRASH_ENV]) if os.environ.get(CRASH_ENV) else None
+    refined = 2 not in opts.levels
+    bar = tqdm(total=len(level1), desc="hp search", unit="cfg", disable=not opts.progress, dynamic_ncols=True)
+    bar.update(sum(1 for s in _states(study, keys1).values() if TrialState.COMPLETE in s))
+    while True:
+        claims = claim_batch(study, opts.batch, opts.levels, heartbeat)
+        if claims:
+            if crash_after is not None and len(stats.evaluated) >= crash_after:
+                os._exit(17)
+            kept = drop_duplicates(study, claims, heartbeat)
+            stats.duplicates += len(claims) - len(kept)
+            if kept:
+                bar.set_postfix_str(f"e{kept[0].point.epoch} x{len(kept)}")
+                before = len(stats.evaluated)
+                _evaluate(study, kept, evaluate, opts, heartbeat, stats)
+                bar.update(len(stats.evaluated) - before)
+            continue
+        states = _states(study, keys1 | keys2)
+        if _busy(states):  # held by other workers: wait for them to finish or go stale
+            time.sleep(opts.poll)
+            continue
+        if not refined:
+            refined = True
+            missing = [k for k in keys1 if TrialState.COMPLETE not in states.get(k, set())]
+            if missing and 1 not in opts.levels:
+                raise SearchError(f"level 1 is incomplete ({len(keys1) - len(missing)} of {len(keys1)} "
+                                   "configurations done); run --level 1 (or both) first")
+            if missing:
+                tqdm.write(f"warning: {len(missing)} level-1 configurations failed; refining around the others")
+            centres = best_points(study, sorted(keys1), opts.refine_top)
+            level2 = space.refine(centres, opts.refine_factor)
+            keys2 = {p.name for p in level2}
+            stats.enqueued[2] = enqueue_missing(study, level2, level=2)
+            bar.reset(total=len(level2))
+            bar.set_description("hp search (level 2)")
+            bar.update(sum(1 for s in _states(study, keys2).values() if TrialState.COMPLETE in s))
+            continue
+        break
+    bar.close()
+    return stats
+
