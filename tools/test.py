@@ -20,7 +20,6 @@ from toolkit import protocols, results  # noqa: E402
 from toolkit.datasets import DatasetFactory, resolve_dataset_root  # noqa: E402
 
 
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="SiamKPN tracking on a benchmark")
     p.add_argument("--config", required=True, help="experiment config.yaml")

@@ -29,7 +29,8 @@ class AdjustAllLayer(nn.Module):
     def __init__(self, in_channels: Sequence[int], out_channels: Sequence[int]) -> None:
         super().__init__()
         if len(in_channels) != len(out_channels):
-            raise ValueError(f"neck in_channels {list(in_channels)} and out_channels {list(out_channels)} differ in length")
+            raise ValueError(f"neck in_channels {list(in_channels)} and out_channels {list(out_channels)} "
+                             "differ in length")
         self.num = len(out_channels)
         if self.num == 1:
             self.downsample = AdjustLayer(in_channels[0], out_channels[0])

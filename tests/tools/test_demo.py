@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_cfg
 
+from helpers import tiny_cfg
 from siamkpn.models.model_builder import ModelBuilder
 
 REPO = Path(__file__).resolve().parents[2]

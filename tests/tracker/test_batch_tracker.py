@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import tiny_cfg
 
+from helpers import tiny_cfg
 from siamkpn.tracker import BatchSiamKPNTracker, SiamKPNTracker
 from toolkit.protocols import run_ope, run_ope_batch, run_vot_reset, run_vot_reset_batch
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_cfg
 
+from helpers import tiny_cfg
 from siamkpn.tracker import SiamKPNTracker
 
 N = 31
