@@ -13,6 +13,8 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from siamkpn.datasets.prepare.crop import crop_hwc
+
 __all__ = ["Augmentation", "RGB_VAR"]
 
 # pysot's colour jitter: eigenvectors scaled by the eigenvalues of the ImageNet RGB pixel covariance.
@@ -23,17 +25,6 @@ RGB_VAR = np.array([[-0.55919361, 0.98062831, -0.41940627],
 
 def _uniform(rng: np.random.Generator) -> float:
     return rng.random() * 2.0 - 1.0
-
-
-def crop_roi(image: np.ndarray, region: Sequence[float], out_size: int,
-             padding: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
-    """Warp `region` (x1, y1, x2, y2) onto an out_size square, corners onto pixels 0 and out_size-1."""
-    x1, y1, x2, y2 = (float(v) for v in region)
-    a = (out_size - 1) / (x2 - x1)
-    b = (out_size - 1) / (y2 - y1)
-    mapping = np.array([[a, 0.0, -a * x1], [0.0, b, -b * y1]], dtype=np.float64)
-    return cv2.warpAffine(image, mapping, (out_size, out_size), borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=tuple(float(v) for v in padding))
 
 
 class Augmentation:
@@ -76,7 +67,7 @@ class Augmentation:
             sy = max(-y1, min(im_h - 1 - y2, sy))
             x1, y1, x2, y2 = x1 + sx, y1 + sy, x2 + sx, y2 + sy
         box = (bbox - np.array([x1, y1, x1, y1])) / np.array([scale_x, scale_y, scale_x, scale_y])
-        return crop_roi(image, (x1, y1, x2, y2), size), box
+        return crop_hwc(image, (x1, y1, x2, y2), size), box
 
     @staticmethod
     def _color(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
