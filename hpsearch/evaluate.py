@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from hpsearch.grid import Point
 from siamkpn.models.checkpoint import load_checkpoint
+from siamkpn.models.inference import prepare_for_inference
 from siamkpn.models.model_builder import ModelBuilder
 from siamkpn.tracker.siamkpn_tracker import BatchSiamKPNTracker
 from toolkit import results
@@ -104,7 +105,8 @@ class BatchEvaluator:
             self._model = None  # free the previous snapshot first
             model = ModelBuilder(self.cfg)
             load_checkpoint(model, snapshot_path(self.snapshot_dir, epoch))
-            self._model, self._epoch = model.to(self.device).eval(), epoch
+            self._model = prepare_for_inference(model.eval(), fast=self.cfg.TRACK.FAST, device=self.device)
+            self._epoch = epoch
         return self._model
 
     def _pending(self, points: Sequence[Point], video: Any) -> List[Point]:

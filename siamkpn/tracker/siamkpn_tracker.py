@@ -7,7 +7,6 @@ both share every step below, so a single lane reproduces the single tracker exac
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
@@ -99,7 +98,6 @@ class _KeypointTrackerBase:
         self.threshold = np.float32(track.TH)  # compared with float32 scores, as torch does
         self.use_offsets = bool(track.OFFSETS)
         self.normwh = bool(train.NORMWH)
-        self.fast = bool(track.FAST)
         self.score_size = (self.instance_size - self.exemplar_size) // self.stride + 1 + int(track.BASE_SIZE)
         hanning = np.hanning(self.score_size)
         self.window = np.outer(hanning, hanning).reshape(-1)
@@ -141,14 +139,9 @@ class _KeypointTrackerBase:
         batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32)
         return torch.from_numpy(batch).to(device=self.device, dtype=self.dtype)
 
-    def _autocast(self):
-        if not self.fast:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-
     def _template(self, crops: Sequence[np.ndarray]) -> Tuple[Any, Any]:
         """(template features, head kernels or None): the kernels are computed once per initialisation."""
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode():
             zf = self.model.template(self._to_tensor(crops))
             kernels = self.model.template_kernels(zf) if hasattr(self.model, "template_kernels") else None
         return zf, kernels
@@ -156,7 +149,7 @@ class _KeypointTrackerBase:
     def _forward(self, template: Tuple[Any, Any], crops: Sequence[np.ndarray]) -> Dict[str, torch.Tensor]:
         """Last-stage outputs for a batch of search crops, float32 on the CPU: [B,1,N,N] / [B,2,N,N]."""
         zf, kernels = template
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode():
             x = self._to_tensor(crops)
             out = self.model.track(zf, x) if kernels is None else self.model.track(zf, x, kernels=kernels)
         if self.use_offsets and not out.get("offsets"):

@@ -121,22 +121,19 @@ def test_real_network_lanes_match_single_trackers():
         np.testing.assert_allclose(lane.boxes, single.boxes, rtol=0, atol=1e-3)
 
 
-def test_fast_mode_tracks_under_bfloat16_autocast():
-    """TRACK.FAST runs the network in bfloat16; the decision still gets float32 outputs."""
+def test_fast_mode_bfloat16_tracks_close_to_exact_mode():
+    """TRACK.FAST's bfloat16 network (forced here: this CPU may lack native bf16) still tracks the square."""
     torch.manual_seed(0)
+    from siamkpn.models.inference import prepare_for_inference
     from siamkpn.models.model_builder import ModelBuilder
 
     cfg = tiny_cfg(stack=1)
-    cfg.TRACK.FAST = True
     model = ModelBuilder(cfg).eval()
-    seen = []
-    original = model.track  # records the dtype the network computes in
-
-    def track(zf, x, **kw):
-        out = original(zf, x, **kw)
-        seen.append(out["heatmap"][-1].dtype)
-        return out
-    model.track = track
-    result = run_ope(SiamKPNTracker(model, cfg), SquareVideo(frames=3))
-    assert seen and all(dtype == torch.bfloat16 for dtype in seen)
-    assert all(np.isfinite(box).all() and len(box) == 4 for box in result.boxes)
+    exact = run_ope(SiamKPNTracker(prepare_for_inference(model), cfg), SquareVideo(frames=4))
+    fast_model = prepare_for_inference(model, fast=True, fast_dtype=torch.bfloat16)
+    outputs = fast_model.track(fast_model.template(torch.zeros(1, 3, cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.EXEMPLAR_SIZE)),
+                                  torch.zeros(1, 3, cfg.TRACK.INSTANCE_SIZE, cfg.TRACK.INSTANCE_SIZE))
+    assert outputs["heatmap"][-1].dtype == torch.float32  # the output layer stays float32 for the decision
+    fast = run_ope(SiamKPNTracker(fast_model, cfg), SquareVideo(frames=4))
+    assert all(np.isfinite(box).all() and len(box) == 4 for box in fast.boxes)
+    assert np.abs(np.array(fast.boxes) - np.array(exact.boxes)).max() < 8.0

@@ -177,15 +177,17 @@ def test_registry_and_misuse_errors(reference_dir):
 
 # ---------------------------------------------------------------- the real fixture model
 
-@pytest.fixture(scope="module")
-def fixture_model(reference_dir):
+@pytest.fixture(scope="module", params=["plain", "exact"])
+def fixture_model(reference_dir, request):
+    """The published weights as a plain module, and in exact inference mode (BN folded, fused heads)."""
     from siamkpn.models.checkpoint import load_checkpoint
+    from siamkpn.models.inference import prepare_for_inference
     from siamkpn.models.model_builder import ModelBuilder
 
     cfg = _cfg(reference_dir)
     model = ModelBuilder(cfg).eval()
     load_checkpoint(model, str(reference_dir / "weights_fp16.pth"), strict=True)  # fp16 -> float32 on copy
-    return cfg, model
+    return cfg, (prepare_for_inference(model) if request.param == "exact" else model)
 
 
 def _watch(reference_dir, run):
