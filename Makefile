@@ -22,7 +22,7 @@ quickstart: setup
 	$(PY) scripts/quickstart.py $(if $(QUICK),--quick,)
 
 lint: setup
-	$(PY) -m ruff check siamkpn toolkit tools scripts tests benchmarks
+	$(PY) -m ruff check siamkpn toolkit hpsearch tools scripts tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -78,6 +78,10 @@ def _defaults() -> CN:
     _C.TRAIN.SEED = 123456
     # Stop after this many consecutive non-finite losses (each one skips its step).
     _C.TRAIN.MAX_BAD_STEPS = 20
+    # bfloat16 autocast for the forward pass and losses (GPUs; CPUs with native bf16), and channels-last
+    # memory for model and images. Off by default: the published numbers were trained in float32.
+    _C.TRAIN.AMP = False
+    _C.TRAIN.CHANNELS_LAST = False
     _C.TRAIN.LR = CN()
     _C.TRAIN.LR.TYPE = "log"
     _C.TRAIN.LR.KWARGS = CN(new_allowed=True)
@@ -134,6 +138,10 @@ def _defaults() -> CN:
     _C.KPN = CN()
     _C.KPN.TYPE = "MultiKPN"
     _C.KPN.KWARGS = CN(new_allowed=True)
+    # Initial heat-map probability p: every heat-map output bias starts at log(p / (1 - p)), the focal-loss
+    # prior (0.1 -> -2.2), so training does not first spend steps pushing a 0.5 output down everywhere.
+    # 0: PyTorch's default initialisation, as the published code (a loaded checkpoint overrides either).
+    _C.KPN.HEATMAP_INIT_PROB = 0.0
 
     # ---------------------------------------------------------------- tracker
     _C.TRACK = CN()

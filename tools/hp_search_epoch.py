@@ -65,6 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--metric", default=None, help="eao (VOT default), auc (one-pass default), accuracy, f1, ao, ...")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--fast", action="store_true",
+                   help="fast mode (TRACK.FAST): bf16 where the device computes it natively; see README")
     p.add_argument("--top", type=int, default=10, help="rows of the overall ranking to print")
     p.add_argument("--heartbeat", type=int, default=60, help="seconds between a worker's heartbeats")
     p.add_argument("--grace-period", type=int, default=None, help="seconds without heartbeat before a trial is "
@@ -78,7 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def search(args: argparse.Namespace) -> None:
-    cfg = load_cfg(args.config, args.opts, freeze=True)
+    cfg = load_cfg(args.config, list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []), freeze=True)
     space = SearchSpace(list(range(args.start_epoch, args.end_epoch + 1)), args.penalty_k, args.window_influence,
                         args.lr, args.search_region or [None])
     metric = ev.resolve_metric(args.metric, args.dataset)

@@ -31,6 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tracker-name", default=None, help="result sub-folder (default: the snapshot's file stem)")
     p.add_argument("--video", default="", help="track only this video")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
+    p.add_argument("--fast", action="store_true",
+                   help="fast mode (TRACK.FAST): bf16 where the device computes it natively; see README")
     p.add_argument("--vis", action="store_true", help="show the tracked boxes (needs a display)")
     p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
     return p.parse_args(argv)
@@ -69,7 +71,7 @@ class ShownTracker:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = load_cfg(args.config, args.opts, freeze=True)
+    cfg = load_cfg(args.config, list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []), freeze=True)
     tracker = tracker_from_snapshot(cfg, args.snapshot, args.device)
     if args.vis:
         tracker = ShownTracker(tracker)

@@ -21,6 +21,7 @@ from yacs.config import CfgNode
 from siamkpn.engine.distributed import DistInfo, all_reduce_mean
 from siamkpn.engine.lr_scheduler import EpochLR
 from siamkpn.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from siamkpn.models.inference import cpu_has_native_bf16
 
 __all__ = ["Trainer", "TrainingDiverged", "latest_snapshot", "snapshot_path"]
 
@@ -117,6 +118,11 @@ class Trainer:
                  progress: bool = True, worker_init_fn: Optional[Callable[[int], None]] = None) -> None:
         self.cfg, self.dist, self.progress = cfg, dist, progress and dist.rank == 0
         self.model = model.to(dist.device)
+        self.memory_format = torch.channels_last if cfg.TRAIN.CHANNELS_LAST else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
+        if cfg.TRAIN.AMP and dist.device.type == "cpu" and not cpu_has_native_bf16():
+            logger.warning("TRAIN.AMP on a CPU without native bf16 (%s): correct but slower than float32",
+                           torch.backends.cpu.get_cpu_capability())
         self.train_set = train_set
         self.schedule = EpochLR(cfg.TRAIN)
         self.snapshot_dir = cfg.TRAIN.SNAPSHOT_DIR
@@ -230,15 +236,20 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def _to_device(self, batch: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-        return {k: v.to(self.dist.device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
+        moved = {k: v.to(self.dist.device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
+        if self.memory_format is torch.channels_last:
+            for key in ("template", "search"):
+                moved[key] = moved[key].contiguous(memory_format=torch.channels_last)
+        return moved
 
     def _step(self, batch: Dict[str, torch.Tensor]) -> Optional[Dict[str, float]]:
         """One optimisation step; None when the loss was not finite on any rank (step skipped)."""
         # BN running statistics are updated by the forward pass itself: keep a copy so that a batch with a
         # non-finite loss (often non-finite activations) cannot poison them even though its step is skipped.
         buffers = [b.detach().clone() for b in self.model.buffers()]
-        outputs = self.ddp(batch)
-        loss = outputs["total_loss"]
+        with torch.autocast(self.dist.device.type, dtype=torch.bfloat16, enabled=bool(self.cfg.TRAIN.AMP)):
+            outputs = self.ddp(batch)
+        loss = outputs["total_loss"].float()
         finite = torch.isfinite(loss.detach()).float().reshape(1)
         finite = all_reduce_mean(finite)
         self.optimizer.zero_grad(set_to_none=True)

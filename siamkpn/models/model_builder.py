@@ -1,6 +1,7 @@
 """SiamKPN model: backbone -> neck -> cascaded keypoint head, built from a cfg."""
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, List, Optional, Union
 
 import torch
@@ -36,7 +37,19 @@ class ModelBuilder(nn.Module):
         self.kpn_head = get_kpn_head(cfg.KPN.TYPE, **dict(cfg.KPN.KWARGS), stack=train.STACK,
                                      inter_super=train.INTER_SUPER, offsets=train.OFFSETS,
                                      crop_template=train.CROP_TEMPLATE)
+        if cfg.KPN.HEATMAP_INIT_PROB:
+            self._init_heatmap_bias(float(cfg.KPN.HEATMAP_INIT_PROB))
         self._loss = None
+
+    def _init_heatmap_bias(self, prob: float) -> None:
+        """Every stage's heat-map output bias (`...heatmap.head{s}.1.bias`) set to the logit of `prob`."""
+        if not 0.0 < prob < 1.0:
+            raise ValueError(f"KPN.HEATMAP_INIT_PROB must be in (0, 1), got {prob}")
+        biases = [p for n, p in self.kpn_head.named_parameters()
+                  if ".heatmap.head" in f".{n}" and n.endswith(".1.bias")]
+        with torch.no_grad():
+            for bias in biases:
+                bias.fill_(math.log(prob / (1.0 - prob)))
 
     def extract(self, img: torch.Tensor) -> Features:
         """Backbone + neck features of a batch of crops (float, raw 0..255 BGR, NCHW)."""

@@ -113,3 +113,26 @@ def test_non_finite_losses_skip_then_stop_keeping_last_snapshot(tmp_path):
     assert snap.read_bytes() == before and not (tmp_path / "snapshot" / "checkpoint_e2.pth").exists()
     for k, v in weights.items():
         assert torch.equal(v, bad.model.state_dict()[k]), k  # no step taken, BN statistics untouched
+
+
+@pytest.mark.parametrize("amp,channels_last", [(False, True), (True, False)])
+def test_amp_and_channels_last_steps_follow_the_float32_step(tmp_path, amp, channels_last):
+    """TRAIN.CHANNELS_LAST gives the float32 step up to rounding; TRAIN.AMP (bf16) a close, finite one."""
+    steps = {}
+    for variant in ("fp32", "variant"):
+        cfg = _cfg(tmp_path / variant)
+        if variant == "variant":
+            cfg.TRAIN.AMP, cfg.TRAIN.CHANNELS_LAST = amp, channels_last
+        trainer = _trainer(cfg)
+        trainer._prepare_epoch(1)
+        batch = trainer._to_device(next(iter(trainer.loader)))
+        if channels_last and variant == "variant":
+            assert batch["search"].is_contiguous(memory_format=torch.channels_last)
+        losses = trainer._step(batch)
+        grads = torch.cat([p.grad.flatten() for p in trainer.model.parameters() if p.grad is not None])
+        steps[variant] = (losses, grads)
+    (fp32, fp32_grads), (other, other_grads) = steps["fp32"], steps["variant"]
+    assert other["total_loss"] == pytest.approx(fp32["total_loss"], rel=0.05 if amp else 1e-4)
+    assert fp32_grads.shape == other_grads.shape and torch.isfinite(other_grads).all()
+    relative = float((fp32_grads - other_grads).abs().max() / fp32_grads.abs().max())
+    assert relative < (0.1 if amp else 1e-3)

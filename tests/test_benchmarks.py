@@ -1,0 +1,59 @@
+"""The benchmark scripts run and print their figures (what they measure is not asserted: that is timing)."""
+from __future__ import annotations
+
+import importlib.util
+import re
+
+import pytest
+import torch
+
+from conftest import REPO
+from helpers import tiny_cfg
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_train_speed_prints_step_rows_per_variant(capsys):
+    bench = _load("train_speed")
+    config = REPO / "experiments" / "siamkpn_quickstart" / "config.yaml"
+    assert bench.main(["--skip-pipeline", "--config", str(config), "--step-batch-sizes", "2", "--steps", "1",
+                       "--variants", "fp32,channels_last"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if re.match(r"\s+2 (fp32|channels_last)", line)]
+    assert [r[1] for r in rows] == ["fp32", "channels_last"]
+    assert all(float(r[2]) > 0 and float(r[4]) > 0 for r in rows)  # samples/s, peak MiB
+    assert rows[0][3] == "1.00x"
+
+
+def test_train_speed_refuses_unknown_variants():
+    with pytest.raises(SystemExit):
+        _load("train_speed").main(["--skip-pipeline", "--variants", "fp64"])
+
+
+@pytest.mark.slow
+def test_fast_mode_accuracy_prints_both_modes(tmp_path, capsys):
+    from siamkpn.models.model_builder import ModelBuilder
+
+    cfg = tiny_cfg(stack=1)
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text(cfg.dump())
+    torch.manual_seed(0)
+    torch.save({"state_dict": ModelBuilder(cfg).state_dict()}, tmp_path / "model.pth")
+    bench = _load("fast_mode_accuracy")
+    assert bench.main(["--config", str(cfg_path), "--snapshot", str(tmp_path / "model.pth"), "--videos", "1"]) == 0
+    out = capsys.readouterr().out
+    values = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[1] in ("success_auc", "eao"):
+            values[parts[0]] = [float(v) for v in parts[2:5]]
+    assert set(values) == {"OTB100", "VOT2018"}
+    for exact, fast, diff in values.values():
+        assert 0 <= exact <= 1 and 0 <= fast <= 1 and diff == pytest.approx(abs(fast - exact), abs=1e-4)
+    assert "frames/s" in out and "largest headline difference" in out
