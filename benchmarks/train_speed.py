@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 
 from siamkpn.config import get_cfg, load_cfg
 from siamkpn.datasets.synthetic_sets import write_train_set
-from siamkpn.datasets.training_set import TrainingSet, worker_init_fn
+from siamkpn.datasets.training_set import TrainingSet, before_worker_fork, worker_init_fn
 from siamkpn.engine.distributed import DistInfo
 from siamkpn.engine.trainer import Trainer
 from siamkpn.models.inference import cpu_has_native_bf16
@@ -70,6 +70,8 @@ def data_pipeline_speed(data_root: str, num_workers: int, batch_size: int = 16, 
     """Samples/s delivered by TrainingSet + DataLoader (the first batch, worker start-up, is not timed)."""
     cfg = cfg or synthetic_cfg(batch_size * (num_batches + 1))
     dataset = TrainingSet(cfg, data_root=data_root, seed=0)
+    if num_workers:
+        before_worker_fork()
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, worker_init_fn=worker_init_fn)
     batches = iter(loader)
     next(batches)

@@ -47,9 +47,23 @@ def resolve_path(path: str, root: str) -> str:
 
 
 def worker_init_fn(worker_id: int) -> None:
-    """DataLoader worker setup: one OpenCV thread per worker (workers already run in parallel)."""
+    """DataLoader worker setup: one OpenCV thread per worker (workers already run in parallel).
+
+    Call `before_worker_fork()` in the parent first: see there why.
+    """
     cv2.setNumThreads(1)
     cv2.ocl.setUseOpenCL(False)
+
+
+def before_worker_fork() -> None:
+    """Shrink OpenCV's thread pool in the parent before DataLoader workers are forked.
+
+    The pool's threads do not survive fork; if the parent ever used the pool (e.g. it generated or
+    augmented images itself), a forked worker that touches it (`cv2.setNumThreads`, or any parallel
+    OpenCV call) waits forever on a condition variable that those threads held. The parent does no image
+    work once workers exist, so one OpenCV thread there costs nothing.
+    """
+    cv2.setNumThreads(1)
 
 
 def _seed_key(seed: int) -> int:

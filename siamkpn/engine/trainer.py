@@ -18,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from yacs.config import CfgNode
 
+from siamkpn.datasets.training_set import before_worker_fork
 from siamkpn.engine.distributed import DistInfo, all_reduce_mean
 from siamkpn.engine.lr_scheduler import EpochLR
 from siamkpn.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -134,6 +135,8 @@ class Trainer:
         self.optimizer: Optional[torch.optim.Optimizer] = None
         self.ddp: Optional[nn.Module] = None
         self.sampler = EpochShardSampler(train_set, dist.rank, dist.world_size, cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.SEED)
+        if cfg.TRAIN.NUM_WORKERS > 0:
+            before_worker_fork()
         self.loader = DataLoader(train_set, batch_size=cfg.TRAIN.BATCH_SIZE, sampler=self.sampler,
                                  num_workers=cfg.TRAIN.NUM_WORKERS, pin_memory=dist.device.type == "cuda",
                                  drop_last=True, worker_init_fn=worker_init_fn)

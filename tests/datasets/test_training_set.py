@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -273,3 +275,34 @@ def test_data_root_resolution_order(tmp_path, monkeypatch):
     cfg2 = _cfg()
     cfg2.DATASET.SYNTH.ANNO = str(tmp_path / "env" / "train.json")
     assert TrainingSet(cfg2, data_root=str(tmp_path / "elsewhere")).subsets[0].anno == cfg2.DATASET.SYNTH.ANNO
+
+
+FORK_SCRIPT = """
+import sys
+import cv2, numpy as np
+from torch.utils.data import DataLoader, Dataset
+from siamkpn.datasets.training_set import before_worker_fork, worker_init_fn
+
+class Crops(Dataset):
+    def __len__(self):
+        return 8
+    def __getitem__(self, i):
+        return cv2.resize(np.full((400, 400, 3), i, np.uint8), (127, 127)).astype(np.float32)
+
+image = np.random.default_rng(0).random((1500, 1500, 3), dtype=np.float32)
+for _ in range(10):  # the parent uses OpenCV's thread pool, as a benchmark generating its data does
+    cv2.GaussianBlur(image, (9, 9), 3)
+    cv2.resize(image, (1200, 1200))
+before_worker_fork()
+total = sum(float(b.sum()) for b in DataLoader(Crops(), batch_size=4, num_workers=2, worker_init_fn=worker_init_fn))
+print("done", total)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="DataLoader workers fork on Linux only")
+def test_workers_forked_after_the_parent_used_opencv_threads_do_not_hang():
+    """Regression: cv2.setNumThreads in a forked worker hung when the parent had used OpenCV's pool."""
+    from conftest import REPO
+
+    proc = subprocess.run([sys.executable, "-c", FORK_SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("done"), proc.stderr[-2000:]
