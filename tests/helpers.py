@@ -1,6 +1,8 @@
 """Small configs and models for tests: the real code paths at a size that runs in milliseconds."""
 from __future__ import annotations
 
+import contextlib
+
 from siamkpn.config import get_cfg
 
 
@@ -23,3 +25,17 @@ def tiny_cfg(stack: int = 2, weighted: bool = True, offsets: bool = True):
     cfg.TRAIN.BASE_SIZE = 14
     cfg.TRAIN.OUTPUT_SIZE = 31
     return cfg
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run with `n` torch intra-op threads (restored after): small ops on a shared 2-core machine stall on
+    OpenMP barriers with two threads, so the heavier small-model tests use one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

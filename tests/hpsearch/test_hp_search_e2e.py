@@ -18,7 +18,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from helpers import tiny_cfg
+from helpers import tiny_cfg, torch_threads
 from hpsearch.evaluate import BatchEvaluator, check_search_regions, lane_cfg, resolve_metric
 from hpsearch.grid import Point, SearchSpace
 from hpsearch.worker import CRASH_ENV
@@ -48,11 +48,9 @@ def _tame(state: dict) -> dict:
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """One torch thread, as the tool runs with --threads 1: faster than two on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    """One torch thread, as the tool runs with --threads 1."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import tiny_cfg
+from helpers import tiny_cfg, torch_threads
 from siamkpn.config import load_cfg
 from siamkpn.models.checkpoint import load_checkpoint
 from siamkpn.models.inference import describe, fold_batchnorm, prepare_for_inference
@@ -25,11 +25,8 @@ REL_TOL = {torch.bfloat16: {"heatmap": 0.06, "offsets": 0.15, "objsize": 0.03},
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """One intra-op thread: on a shared machine, OpenMP barriers of small ops stall (5-10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
