@@ -12,7 +12,7 @@ from typing import Dict, Iterable, Sequence, Union
 
 import numpy as np
 
-from toolkit.evaluation.common import tracker_list
+from toolkit.evaluation.common import tracker_list, video_level_table
 from toolkit.evaluation.trajectory import RunOverlaps, burnin_mask, failure_frames, tracker_overlaps
 
 __all__ = ["accuracy_overlaps", "video_accuracy", "accuracy_robustness", "AccuracyRobustnessBenchmark",
@@ -100,19 +100,11 @@ def format_ar_table(result: Dict[str, dict], eao_result: Dict[str, Dict[str, flo
             "{:^{w}{f}}|".format(v, w=w, f=f) for v, w, f in zip(vals, widths, fmts)))
     lines.append(bar)
     if show_video_level and len(result) < 10:
-        head1 = "|{:^14}|".format("Tracker name") + "".join("{:^17}|".format(t) for t in result)
-        head2 = "|{:^14}|".format("Video name") + "{:^8}|{:^8}|".format("Acc", "LN") * len(result)
-        vbar = "-" * len(head1)
-        lines += ["", vbar, head1, vbar, head2, vbar]
-        videos = list(next(iter(result.values()))["overlaps"])
-        with warnings.catch_warnings():
+        def acc_lost(t: str, v: str) -> Sequence[float]:
+            return (np.nanmean(result[t]["overlaps"].get(v, [np.nan])), np.mean(result[t]["failures"].get(v, [np.nan])))
+
+        with warnings.catch_warnings():  # nanmean of a video without any scored frame
             warnings.simplefilter("ignore", category=RuntimeWarning)
-            for v in videos:
-                row = "|{:^14}|".format(v)
-                for t in result:
-                    acc = np.nanmean(result[t]["overlaps"].get(v, [np.nan]))
-                    ln = np.mean(result[t]["failures"].get(v, [np.nan]))
-                    row += "{:^8.3f}|{:^8.3f}|".format(acc, ln)
-                lines.append(row)
-        lines.append(vbar)
+            lines += [""] + video_level_table(list(result), next(iter(result.values()))["overlaps"], ("Acc", "LN"),
+                                              ("{:^8.3f}", "{:^8.3f}"), acc_lost, name_width=14, col_width=17)
     return "\n".join(lines)

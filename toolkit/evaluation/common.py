@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable, List, Optional, Union
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
 
-__all__ = ["MissingResultWarning", "tracker_list", "load_prediction"]
+__all__ = ["MissingResultWarning", "tracker_list", "load_prediction", "video_level_table"]
 
 
 class MissingResultWarning(UserWarning):
@@ -40,3 +40,28 @@ def load_prediction(dataset, video, tracker: str) -> Optional[Any]:
         warnings.warn(f"{tracker}: {e}; video {video.name!r} left out of its scores", MissingResultWarning,
                       stacklevel=2)
         return None
+
+
+def video_level_table(trackers: Sequence[str], videos: Iterable[str], columns: Sequence[str], fmts: Sequence[str],
+                      values: Callable[[str, str], Optional[Sequence[float]]], name_width: int,
+                      col_width: int) -> List[str]:
+    """The per-video table under pysot's summaries (`--show_video_level`): a row per video, a column group
+    per tracker. ``values(tracker, video)`` gives the group's numbers, or None to show "-" in each cell.
+    Column widths are those of the formats (``"{:^8.3f}"`` -> 8), joined by "|"."""
+    widths = [len(f.format(0.0)) for f in fmts]
+    head1 = "|{:^{w}}|".format("Tracker name", w=name_width) + "".join(
+        "{:^{w}}|".format(t, w=col_width) for t in trackers)
+    group = "|".join("{:^{w}}".format(c, w=w) for c, w in zip(columns, widths)) + "|"
+    head2 = "|{:^{w}}|".format("Video name", w=name_width) + group * len(trackers)
+    bar = "-" * len(head1)
+    lines = [bar, head1, bar, head2, bar]
+    for v in videos:
+        row = "|{:^{w}}|".format(v, w=name_width)
+        for t in trackers:
+            vals = values(t, v)
+            cells = ("{:^{w}}".format("-", w=w) for w in widths) if vals is None else (
+                f.format(x) for f, x in zip(fmts, vals))
+            row += "|".join(cells) + "|"
+        lines.append(row)
+    lines.append(bar)
+    return lines

@@ -11,7 +11,7 @@ from typing import Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
-from toolkit.evaluation.common import load_prediction, tracker_list
+from toolkit.evaluation.common import load_prediction, tracker_list, video_level_table
 
 __all__ = ["GOT10K_THRESHOLDS", "clipped_iou", "ao_sr", "GOT10kBenchmark", "format_got10k_table"]
 
@@ -97,15 +97,10 @@ def format_got10k_table(result: Dict[str, Dict[str, object]], show_video_level: 
                                                             w=name_len) for t in order]
     lines.append(bar)
     if show_video_level and len(result) < 10:
-        head1 = "|{:^21}|".format("Tracker name") + "".join("{:^17}|".format(t) for t in result)
-        head2 = "|{:^21}|".format("Video name") + "{:^8}|{:^8}|".format("AO", "SR0.50") * len(result)
-        vbar = "-" * len(head1)
-        lines += ["", vbar, head1, vbar, head2, vbar]
-        for v in next(iter(result.values()))["per_video"]:
-            row = "|{:^21}|".format(v)
-            for t in result:
-                pv = result[t]["per_video"].get(v, {"ao": float("nan"), "sr50": float("nan")})
-                row += "{:^8.3f}|{:^8.3f}|".format(pv["ao"], pv["sr50"])
-            lines.append(row)
-        lines.append(vbar)
+        def ao_sr50(t: str, v: str) -> Tuple[float, float]:
+            pv = result[t]["per_video"].get(v, {"ao": float("nan"), "sr50": float("nan")})
+            return pv["ao"], pv["sr50"]
+
+        lines += [""] + video_level_table(list(result), next(iter(result.values()))["per_video"], ("AO", "SR0.50"),
+                                          ("{:^8.3f}", "{:^8.3f}"), ao_sr50, name_width=21, col_width=17)
     return "\n".join(lines)

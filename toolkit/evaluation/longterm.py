@@ -9,11 +9,11 @@ frames showing the target. Dataset curves are means over videos; F1 = the best h
 from __future__ import annotations
 
 import warnings
-from typing import Dict, Iterable, Union
+from typing import Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
-from toolkit.evaluation.common import load_prediction, tracker_list
+from toolkit.evaluation.common import load_prediction, tracker_list, video_level_table
 from toolkit.region import vot_overlaps
 
 __all__ = ["determine_thresholds", "f1_curves", "best_f1", "F1Benchmark", "format_f1_table"]
@@ -120,22 +120,15 @@ def format_f1_table(result: Dict[str, dict], show_video_level: bool = False, top
                                                              best[t]["f1"], w=name_len) for t in order]
     lines.append(bar)
     if show_video_level and len(result) < 10:
-        head1 = "|{:^14}|".format("Tracker name") + "".join("{:^28}|".format(t) for t in result)
-        head2 = "|{:^14}|".format("Video name") + "{:^11}|{:^8}|{:^7}|".format("Precision", "Recall", "F1") * len(
-            result)
-        vbar = "-" * len(head1)
-        lines += ["", vbar, head1, vbar, head2, vbar]
+        def at_best_f1(t: str, v: str) -> Optional[Tuple[float, float, float]]:
+            if v not in result[t]["f1"]:
+                return None
+            i = int(np.argmax(result[t]["f1"][v]))
+            return result[t]["precision"][v][i], result[t]["recall"][v][i], result[t]["f1"][v][i]
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=RuntimeWarning)
-            for v in next(iter(result.values()))["precision"]:
-                row = "|{:^14}|".format(v)
-                for t in result:
-                    if v not in result[t]["f1"]:
-                        row += "{:^11}|{:^8}|{:^7}|".format("-", "-", "-")
-                        continue
-                    i = int(np.argmax(result[t]["f1"][v]))
-                    row += "{:^11.3f}|{:^8.3f}|{:^7.3f}|".format(result[t]["precision"][v][i],
-                                                                 result[t]["recall"][v][i], result[t]["f1"][v][i])
-                lines.append(row)
-        lines.append(vbar)
+            lines += [""] + video_level_table(list(result), next(iter(result.values()))["precision"],
+                                              ("Precision", "Recall", "F1"), ("{:^11.3f}", "{:^8.3f}", "{:^7.3f}"),
+                                              at_best_f1, name_width=14, col_width=28)
     return "\n".join(lines)

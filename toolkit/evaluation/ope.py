@@ -9,12 +9,13 @@ scoring (LaSOT) but stay in the denominator.
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
 from toolkit.boxes import xywh_to_pixel_center
-from toolkit.evaluation.common import load_prediction, tracker_list
+from toolkit.evaluation.common import load_prediction, tracker_list, video_level_table
 from toolkit.region import box_iou
 
 __all__ = [
@@ -171,28 +172,13 @@ def format_ope_table(results: Dict[str, Dict[str, object]], show_video_level: bo
               for t in order]
     lines.append(bar)
     if show_video_level and len(results) < 10:
-        lines += [""] + _video_table(results, ("success", "precision"), ("{:^9.3f}", "{:^11.3f}"),
-                                     lambda r, v: (float(np.mean(r["success"])), float(np.mean(r["precision"]))),
-                                     name_width=21, col_width=21)
+        def means(t: str, v: str) -> Sequence[float]:
+            pv = results[t]["per_video"].get(v)
+            return (math.nan, math.nan) if pv is None else (float(np.mean(pv["success"])),
+                                                           float(np.mean(pv["precision"])))
+
+        trackers = list(results)
+        lines += [""] + video_level_table(trackers, results[trackers[0]]["per_video"], ("success", "precision"),
+                                          ("{:^9.3f}", "{:^11.3f}"), means, name_width=21, col_width=21)
     return "\n".join(lines)
 
-
-def _video_table(results, columns: Sequence[str], fmts: Sequence[str], values, name_width: int,
-                 col_width: int) -> list:
-    trackers = list(results)
-    head1 = "|{:^{w}}|".format("Tracker name", w=name_width) + "".join(
-        "{:^{w}}|".format(t, w=col_width) for t in trackers)
-    head2 = "|{:^{w}}|".format("Video name", w=name_width) + "".join(
-        "|".join("{:^{w}}".format(c, w=len(f.format(0.0))) for c, f in zip(columns, fmts)) + "|" for _ in trackers)
-    bar = "-" * len(head1)
-    lines = [bar, head1, bar, head2, bar]
-    videos = list(results[trackers[0]]["per_video"])
-    for v in videos:
-        cells = "|{:^{w}}|".format(v, w=name_width)
-        for t in trackers:
-            pv = results[t]["per_video"].get(v)
-            vals = values(pv, v) if pv is not None else [float("nan")] * len(columns)
-            cells += "|".join(f.format(x) for f, x in zip(fmts, vals)) + "|"
-        lines.append(cells)
-    lines.append(bar)
-    return lines
