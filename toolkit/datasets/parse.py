@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-__all__ = ["DatasetError", "read_boxes", "read_flags", "read_names", "list_images", "load_json"]
+__all__ = ["DatasetError", "check_box_values", "read_boxes", "read_flags", "read_names", "list_images", "load_json"]
 
 _SPLIT = re.compile(r"[,\s]+")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -28,6 +28,18 @@ def _lines(path: Path) -> list[str]:
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
+
+
+def check_box_values(vals: Sequence[float], where: str, widths: Sequence[int], allow_nan: bool,
+                     shown: str = "") -> None:
+    """One box's values: a length in ``widths``, and no NaN (all-NaN allowed with ``allow_nan``, an absence
+    marker). ``where`` (file and line, or json video and frame) starts the error, ``shown`` ends it."""
+    end = f": {shown}" if shown else ""
+    if len(vals) not in widths:
+        raise DatasetError(f"{where}: {len(vals)} values, expected {' or '.join(map(str, widths))}{end}")
+    nan = [math.isnan(v) for v in vals]
+    if any(nan) and not (allow_nan and all(nan)):
+        raise DatasetError(f"{where}: NaN in the ground truth{end}")
 
 
 def read_boxes(path: Path, widths: Sequence[int] = (4,), allow_nan: bool = False) -> list[list[float]]:
@@ -51,12 +63,7 @@ def read_boxes(path: Path, widths: Sequence[int] = (4,), allow_nan: bool = False
             vals = [float(v) for v in _SPLIT.split(s.strip(","))]
         except ValueError:
             raise DatasetError(f"{path}, line {i}: not numbers: {s[:60]!r}") from None
-        if len(vals) not in widths:
-            raise DatasetError(f"{path}, line {i}: {len(vals)} values, expected "
-                               f"{' or '.join(map(str, widths))}: {s[:60]!r}")
-        nan = [math.isnan(v) for v in vals]
-        if any(nan) and not (allow_nan and all(nan)):
-            raise DatasetError(f"{path}, line {i}: NaN in the ground truth: {s[:60]!r}")
+        check_box_values(vals, f"{path}, line {i}", widths, allow_nan, shown=repr(s[:60]))
         if any(math.isinf(v) for v in vals):
             raise DatasetError(f"{path}, line {i}: infinite value: {s[:60]!r}")
         out.append(vals)

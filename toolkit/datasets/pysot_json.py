@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from toolkit.datasets.parse import DatasetError, load_json
+from toolkit.datasets.parse import DatasetError, check_box_values, load_json
 from toolkit.datasets.video import VOT_TAGS, Video
 
 __all__ = ["videos_from_json", "check_boxes"]
@@ -21,12 +21,7 @@ def check_boxes(boxes: Any, where: str, widths: Sequence[int], allow_nan: bool) 
             vals = [float(v) for v in box]
         except (TypeError, ValueError):
             raise DatasetError(f"{where}: frame {i}: not a list of numbers: {box!r}") from None
-        if len(vals) not in widths:
-            raise DatasetError(f"{where}: frame {i}: {len(vals)} values, expected "
-                               f"{' or '.join(map(str, widths))}")
-        nan = [math.isnan(v) for v in vals]
-        if any(nan) and not (allow_nan and all(nan)):
-            raise DatasetError(f"{where}: frame {i}: NaN in the ground truth")
+        check_box_values(vals, f"{where}: frame {i}", widths, allow_nan)
         out.append(vals)
     return out
 
