@@ -7,10 +7,10 @@ QUICK ?=
 
 .PHONY: setup test quickstart lint clean
 
-$(STAMP): requirements.txt requirements-dev.txt setup.py
+$(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements-dev.txt
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -q --upgrade "pip>=23" "setuptools>=64"
+	$(PY) -m pip install -q --no-build-isolation -e ".[dev]"
 	@touch $(STAMP)
 
 setup: $(STAMP)

@@ -37,6 +37,8 @@ CRASH_ENV = "HPSEARCH_CRASH_AFTER"
 class SearchError(RuntimeError):
     """The search cannot go on as asked (e.g. level 2 requested before level 1 is complete)."""
 
+    exit_code = 2  # bad input for a command line
+
 
 Evaluate = Callable[[Sequence[Point]], Dict[str, Dict[str, float]]]
 

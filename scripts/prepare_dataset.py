@@ -1,54 +1,5 @@
-"""Prepare a real training set in pysot's layout (crop511 + json) from its official download.
-
-    python scripts/prepare_dataset.py {got10k,lasot,coco,ytbb,vid,det} --src DOWNLOAD_DIR --out training_dataset/X
-        [--workers N] [--split S]
-
-Expected downloads (`--src`):
-  got10k  GOT-10k root holding train/GOT-10k_Train_000001/{00000001.jpg, groundtruth.txt, absence.label}
-  lasot   LaSOT root holding <class>/<class>-<n>/{img/, groundtruth.txt, full_occlusion.txt, out_of_view.txt}
-          (+ training_set.txt / testing_set.txt to select the split)
-  coco    COCO root holding annotations/instances_train2017.json and train2017/
-  ytbb    folder with yt_bb_detection_train.csv and the downloaded frames yt_bb_detection_train/<class>/
-  vid     ILSVRC2015 (Annotations/VID/train, Data/VID/train)
-  det     ILSVRC2015 or ILSVRC (Annotations/DET/train, Data/DET/train)
-Interrupt and rerun freely: finished crops are kept and the json is rewritten at the end.
-"""
-from __future__ import annotations
-
-import argparse
-import logging
-import os
-import sys
-
-try:
-    from siamkpn.datasets.prepare import SOURCES, json_name, prepare
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from siamkpn.datasets.prepare import SOURCES, json_name, prepare
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", choices=sorted(SOURCES), help="dataset to prepare")
-    parser.add_argument("--src", required=True, help="the official download folder")
-    parser.add_argument("--out", required=True, help="output folder, e.g. training_dataset/got10k")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
-    parser.add_argument("--split", default=None, help="split to prepare (default: the training split)")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG quality of the crops")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        stats = prepare(args.source, args.src, args.out, workers=max(1, args.workers), split=args.split,
-                        quality=args.quality)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    split = args.split or SOURCES[args.source][1]
-    print(f"{args.source}: {stats.written} crops written, {stats.reused} kept from an earlier run, "
-          f"{stats.failed_images} unreadable images skipped -> {os.path.join(args.out, 'crop511')} + "
-          f"{os.path.join(args.out, json_name(args.source, split))}")
-    return 0
-
+"""`python scripts/prepare_dataset.py ...` is `siamkpn-prepare` (the code lives in siamkpn/cli/prepare.py)."""
+from siamkpn.cli.prepare import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

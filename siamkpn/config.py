@@ -20,6 +20,8 @@ TRAINING_SETS = ("VID", "YOUTUBEBB", "COCO", "DET", "GOT10K", "LASOT", "TRANET",
 class ConfigError(KeyError):
     """A config file or override could not be merged (unknown key, wrong type)."""
 
+    exit_code = 2  # bad input (siamkpn.cli.common)
+
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
         return str(self.args[0]) if self.args else ""
 

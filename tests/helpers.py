@@ -39,3 +39,14 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def tool_error(capsys, main, argv, code: int = 2) -> str:
+    """Run a tool's ``main(argv)``, check it exited with ``code`` after exactly one ``<tool>: error:`` line on
+    stderr (no traceback), and return that line."""
+    status = main(list(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == code, (status, err)
+    lines = [line for line in err if ": error: " in line]
+    assert len(lines) == 1 and not any("Traceback" in line for line in err), err
+    return lines[0]

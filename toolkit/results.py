@@ -51,10 +51,15 @@ _SPLIT = re.compile(r"[,\s]+")
 class ResultFileError(ValueError):
     """A result file that is empty, truncated, garbled or holds non-finite numbers."""
 
+    exit_code = 2  # bad input for a command line
+
     def __init__(self, path: PathLike, line_no: int, reason: str):
         self.path, self.line_no, self.reason = str(path), line_no, reason
         where = f"{path}, line {line_no}" if line_no else str(path)
         super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self):  # re-raisable in a parent process (multiprocessing pickles it)
+        return (type(self), (self.path, self.line_no, self.reason))
 
 
 def result_kind(dataset_name: str) -> str:

@@ -33,6 +33,8 @@ LOSS_KEYS = ("total_loss", "heatmap_loss", "offsets_loss", "objsize_loss")
 class TrainingDiverged(RuntimeError):
     """Too many consecutive non-finite losses; the last good snapshot is kept."""
 
+    exit_code = 1  # a failure while running, not bad input
+
 
 def snapshot_path(snapshot_dir: str, epoch: int) -> str:
     return os.path.join(snapshot_dir, f"checkpoint_e{epoch}.pth")

@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read or does not fit the model."""
 
+    exit_code = 2  # bad input (siamkpn.cli.common)
+
 
 @dataclass
 class LoadReport:

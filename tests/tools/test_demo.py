@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import tiny_cfg
+from helpers import tiny_cfg, tool_error
 from siamkpn.models.model_builder import ModelBuilder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,11 +70,10 @@ def test_image_folder_to_annotated_video_and_back(setup, capsys):
     assert len(_read_video(again)) == FRAMES
 
 
-def test_headless_without_init_box_says_what_to_do(setup):
+def test_headless_without_init_box_says_what_to_do(setup, capsys):
     demo, tmp, base = setup
-    with pytest.raises(SystemExit, match="--init"):
-        demo.main(base + ["--video", str(tmp / "frames")])
-    with pytest.raises(SystemExit, match="positive w and h"):
-        demo.main(base + ["--video", str(tmp / "frames"), "--init", "1,2,0,4"])
-    with pytest.raises(SystemExit, match="no such file"):
-        demo.main(base + ["--video", str(tmp / "missing.mp4"), "--init", "1,2,3,4"])
+    assert "--init" in tool_error(capsys, demo.main, base + ["--video", str(tmp / "frames")])
+    line = tool_error(capsys, demo.main, base + ["--video", str(tmp / "frames"), "--init", "1,2,0,4"])
+    assert line.startswith("siamkpn-demo: error:") and "positive w and h" in line
+    assert "no such file" in tool_error(capsys, demo.main,
+                                        base + ["--video", str(tmp / "missing.mp4"), "--init", "1,2,3,4"])

@@ -16,6 +16,8 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 class DatasetError(ValueError):
     """A benchmark file that is missing, malformed or inconsistent."""
 
+    exit_code = 2  # bad input for a command line
+
 
 def _lines(path: Path) -> list[str]:
     try:

@@ -20,6 +20,8 @@ VOT_TAGS = ("camera_motion", "illum_change", "motion_change", "size_change", "oc
 class FrameReadError(OSError):
     """A frame image that is missing or cannot be decoded."""
 
+    exit_code = 2  # bad input for a command line
+
 
 def read_image(path: str) -> np.ndarray:
     """Read a frame with OpenCV (BGR); raise naming the file when it is missing or corrupt."""

@@ -1,0 +1,1 @@
+"""Command lines of the project (console scripts `siamkpn-*`; `tools/*.py` are shims to these)."""

@@ -1,0 +1,82 @@
+"""Score tracking results in pysot's layout: `python tools/eval.py --tracker_path ./results --dataset VOT2018`.
+
+Prints the published toolkit's tables; `--json FILE` writes {tracker: {metric: value}}, `--plot DIR` PNGs.
+Needs only numpy (never imports torch).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from siamkpn.cli.common import UsageError, add_debug_flag, run_tool
+from toolkit.datasets import DatasetFactory, resolve_dataset_root
+from toolkit.evaluation.common import MissingResultWarning
+from toolkit.evaluation.runner import evaluate, format_tables, summary_json
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="tracking evaluation (pysot's numbers)")
+    p.add_argument("--tracker_path", "-p", default="./results", help="result folder holding <dataset>/<tracker>/")
+    p.add_argument("--dataset", "-d", required=True, help="benchmark name, e.g. OTB100, VOT2018, LaSOT")
+    p.add_argument("--dataset-root", "--dataset_root", dest="dataset_root", default=None,
+                   help="benchmark folder (default: $SIAMKPN_DATASETS/<dataset>, else ./testing_dataset/<dataset>)")
+    p.add_argument("--layout", choices=("json", "native"), default=None,
+                   help="force the pysot json or the native dataset layout (default: json when present)")
+    p.add_argument("--num", "-n", default=1, type=int, help="worker processes (one tracker each)")
+    p.add_argument("--tracker_prefix", "-t", default="", help="evaluate only trackers whose name starts with this")
+    p.add_argument("--show_video_level", "-s", action="store_true", help="also print per-video tables")
+    p.add_argument("--json", default=None, help="write {tracker: {metric: value}} to this file")
+    p.add_argument("--plot", default=None, help="write PNG plots into this folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_debug_flag(p)
+    return p.parse_args(argv)
+
+
+def find_trackers(tracker_dir: Path, prefix: str) -> list:
+    """Tracker folders under <tracker_path>/<dataset>/ whose names start with prefix (sorted)."""
+    if not tracker_dir.is_dir():
+        raise UsageError(f"no results folder {tracker_dir} (expected <tracker_path>/<dataset>/<tracker>/)")
+    names = sorted(p.name for p in tracker_dir.iterdir() if p.is_dir() and p.name.startswith(prefix))
+    if not names:
+        raise UsageError(f"no tracker folders starting with {prefix!r} in {tracker_dir}")
+    return names
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _main(argv=None) -> int:
+    args = parse_args(argv)
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("always", MissingResultWarning)
+    tracker_dir = Path(args.tracker_path) / args.dataset
+    trackers = find_trackers(tracker_dir, args.tracker_prefix)
+    dataset = DatasetFactory.create_dataset(
+        args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False, layout=args.layout)
+    dataset.set_tracker(str(tracker_dir), trackers)
+    reports = evaluate(dataset, trackers, args.num, progress=not args.no_progress)
+    print(format_tables(reports, args.show_video_level))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(summary_json(reports), f, indent=2)
+    if args.plot:
+        from toolkit.visualization import plot_reports  # matplotlib only when plotting
+
+        for path in plot_reports(reports, args.plot, dataset):
+            print(f"plot: {path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """``siamkpn-eval`` / ``python tools/eval.py``: score results under the common error policy."""
+    return run_tool(_main, argv, "siamkpn-eval")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

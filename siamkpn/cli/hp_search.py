@@ -1,0 +1,132 @@
+"""Search the tracker's PENALTY_K, WINDOW_INFLUENCE, LR (and the search region) for each training snapshot.
+
+    python tools/hp_search_epoch.py --start-epoch 11 --end-epoch 20 --penalty-k 0.0,0.5,0.1 \
+        --window-influence 0.3,0.8,0.1 --lr 0.3,0.8,0.1 --config config.yaml --dataset VOT2018
+
+Ranges are numpy.arange(start, stop, step). Level 1 tracks the whole grid with every snapshot
+checkpoint_e{N}.pth (N = start..end); level 2 then refines around the best points. Start the same
+command in several processes (one per GPU: CUDA_VISIBLE_DEVICES=k) or machines (--storage
+postgresql://...) to share the work; a rerun continues where the last one stopped. Results go to
+<results-dir>/<dataset>/<tracker>/ (score them with tools/eval.py), with a summary CSV/JSON and plots.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import optuna
+import torch
+
+from hpsearch import evaluate as ev
+from hpsearch import study as st
+from hpsearch import summary
+from hpsearch.grid import SearchSpace, parse_int_range, parse_range
+from hpsearch.worker import WorkerOptions, run_worker
+from siamkpn.cli.common import add_debug_flag, run_tool
+from siamkpn.config import load_cfg
+from toolkit.datasets import DatasetFactory, resolve_dataset_root
+
+
+def _range(flag: str, parse=parse_range):
+    def convert(text: str):
+        try:
+            return parse(text, flag)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return convert
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--start-epoch", type=int, required=True)
+    p.add_argument("--end-epoch", type=int, required=True)
+    p.add_argument("--penalty-k", default="0.05,0.5,0.05", type=_range("--penalty-k"))
+    p.add_argument("--window-influence", default="0.1,0.8,0.05", type=_range("--window-influence"))
+    p.add_argument("--lr", default="0.35,0.5,0.05", type=_range("--lr"))
+    p.add_argument("--search-region", default=None, type=_range("--search-region", parse_int_range),
+                   help="INSTANCE_SIZE range, e.g. 255,288,8 (default: the config's, not searched)")
+    p.add_argument("--config", default="config.yaml")
+    p.add_argument("--dataset", required=True, help="benchmark name, e.g. VOT2018, OTB100")
+    p.add_argument("--dataset-root", default=None, help="default $SIAMKPN_DATASETS/<dataset>, else testing_dataset/")
+    p.add_argument("--snapshot-dir", default=None, help="checkpoint_e{N}.pth folder (default cfg.TRAIN.SNAPSHOT_DIR)")
+    p.add_argument("--results-dir", default="hp_search_result_epoch")
+    p.add_argument("--storage", default=None,
+                   help="study database URL (default sqlite:///<results-dir>/<dataset>/hp_search.db)")
+    p.add_argument("--study-name", default=None, help="default hp_search_<dataset>")
+    p.add_argument("--batch", type=int, default=8, help="configurations tracked in lockstep (one forward pass)")
+    p.add_argument("--level", choices=("1", "2", "both"), default="both")
+    p.add_argument("--no-refine", action="store_true", help="level 1 only (same as --level 1)")
+    p.add_argument("--refine-top", type=int, default=3, help="level 2 refines around this many best points")
+    p.add_argument("--refine-factor", type=float, default=0.5, help="level-2 step as a fraction of level 1's")
+    p.add_argument("--metric", default=None, help="eao (VOT default), auc (one-pass default), accuracy, f1, ao, ...")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--fast", action="store_true",
+                   help="fast mode (TRACK.FAST): bf16 where the device computes it natively; see README")
+    p.add_argument("--top", type=int, default=10, help="rows of the overall ranking to print")
+    p.add_argument("--heartbeat", type=int, default=60, help="seconds between a worker's heartbeats")
+    p.add_argument("--grace-period", type=int, default=None, help="seconds without heartbeat before a trial is "
+                   "retried (default 2 x heartbeat)")
+    p.add_argument("--summary-only", action="store_true", help="only report what the study holds")
+    add_debug_flag(p)
+    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
+    args = p.parse_args(argv)
+    if args.end_epoch < args.start_epoch or args.batch < 1 or args.refine_top < 1:
+        p.error("need --start-epoch <= --end-epoch, --batch >= 1 and --refine-top >= 1")
+    return args
+
+
+def search(args: argparse.Namespace) -> None:
+    cfg = load_cfg(args.config, list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []), freeze=True)
+    space = SearchSpace(list(range(args.start_epoch, args.end_epoch + 1)), args.penalty_k, args.window_influence,
+                        args.lr, args.search_region or [None])
+    metric = ev.resolve_metric(args.metric, args.dataset)
+    snapshot_dir = args.snapshot_dir or cfg.TRAIN.SNAPSHOT_DIR
+    if not args.summary_only:
+        ev.check_snapshots(snapshot_dir, space.epochs)
+        ev.check_search_regions(cfg, space.search_region)
+        dataset = DatasetFactory.create_dataset(
+            args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False)
+    storage = st.open_storage(args.storage or st.default_storage_url(args.results_dir, args.dataset),
+                              args.heartbeat, args.grace_period)
+    study = st.open_study(storage, args.study_name or f"hp_search_{args.dataset}",
+                          {"dataset": args.dataset, "metric": metric})
+    if not args.summary_only:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        evaluator = ev.BatchEvaluator(cfg, dataset, args.results_dir, snapshot_dir, device)
+        levels = (1,) if args.no_refine or args.level == "1" else (2,) if args.level == "2" else (1, 2)
+        opts = WorkerOptions(metric, args.batch, levels, args.refine_top, args.refine_factor,
+                             poll=min(max(args.heartbeat / 2, 0.5), 30))
+        heartbeat = st.Heartbeat(storage, args.heartbeat)
+        try:
+            stats = run_worker(study, space, evaluator, opts, heartbeat)
+        finally:
+            heartbeat.close()
+        print(f"this worker: {len(stats.evaluated)} configurations evaluated, {stats.duplicates} duplicates "
+              f"skipped, {stats.failed} failed, {evaluator.frames_tracked} lane-frames tracked")
+    rows = summary.collect(study)
+    folder = os.path.join(args.results_dir, args.dataset)
+    print(summary.format_table(summary.best_per_epoch(rows), metric, "best per epoch"))
+    print(summary.format_table(summary.rank(rows)[:args.top], metric, f"top {args.top}"))
+    paths = summary.write_summary(rows, metric, folder, args.top, dataset=args.dataset, study=study.study_name)
+    paths.update({f"plot{i}": p for i, p in enumerate(summary.plot_pairs(rows, metric, folder))})
+    print("wrote " + ", ".join(paths.values()))
+
+
+def _main(argv=None) -> int:
+    args = parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search(args)
+    return 0
+
+
+def main(argv=None) -> int:
+    """``siamkpn-hp-search`` / ``python tools/hp_search_epoch.py`` under the common error policy."""
+    return run_tool(_main, argv, "siamkpn-hp-search")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

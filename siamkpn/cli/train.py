@@ -1,0 +1,97 @@
+"""Train SiamKPN: `torchrun --nproc_per_node=N tools/train.py --cfg config.yaml` (or plain `python`)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+from siamkpn.cli.common import add_debug_flag, run_tool
+from siamkpn.config import load_cfg
+from siamkpn.datasets.training_set import TrainingSet, worker_init_fn
+from siamkpn.engine.distributed import cleanup, init_distributed
+from siamkpn.engine.trainer import Trainer, TrainingDiverged, latest_snapshot
+from siamkpn.models.checkpoint import load_checkpoint, load_pretrained_backbone
+from siamkpn.models.model_builder import ModelBuilder
+
+# a relative weights path is also looked up in the checkout root (pysot's habit of running from experiments/)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="SiamKPN training")
+    p.add_argument("--cfg", "--config", dest="cfg", required=True, help="experiment config.yaml")
+    p.add_argument("--data-root", default=None, help="folder that relative DATASET.*.ROOT/ANNO resolve against")
+    p.add_argument("--resume", default=None, help="'auto' (latest snapshot in TRAIN.SNAPSHOT_DIR) or a path")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    p.add_argument("--local_rank", "--local-rank", type=int, default=-1, help="set by torch.distributed.launch")
+    add_debug_flag(p)
+    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides")
+    return p.parse_args(argv)
+
+
+def _find(path: str) -> str:
+    """A relative weights path: the working directory first, then the repository root (pysot's habit)."""
+    for candidate in (path, os.path.join(REPO, path)):
+        if os.path.isfile(candidate):
+            return candidate
+    raise FileNotFoundError(f"BACKBONE.PRETRAINED / TRAIN.PRETRAINED file not found: {path}")
+
+
+def setup_logging(log_dir: str, rank: int) -> None:
+    handlers = [logging.StreamHandler()]
+    if rank == 0:
+        os.makedirs(log_dir, exist_ok=True)
+        handlers.append(logging.FileHandler(os.path.join(log_dir, "train.log")))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,
+                        format="[%(asctime)s %(name)s %(levelname)s] %(message)s")
+
+
+def _main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg = load_cfg(args.cfg, args.opts)
+    dist = init_distributed(args.device, args.local_rank)
+    setup_logging(cfg.TRAIN.LOG_DIR, dist.rank)
+    log = logging.getLogger("siamkpn.train")
+    log.info("world size %d, device %s\n%s", dist.world_size, dist.device, cfg.dump())
+    seed = cfg.TRAIN.SEED + dist.rank
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+    model = ModelBuilder(cfg)
+    if cfg.BACKBONE.PRETRAINED:
+        load_pretrained_backbone(model.backbone, _find(cfg.BACKBONE.PRETRAINED))
+    if cfg.TRAIN.PRETRAINED:
+        load_checkpoint(model, _find(cfg.TRAIN.PRETRAINED))
+    train_set = TrainingSet(cfg, data_root=args.data_root, seed=cfg.TRAIN.SEED)
+    trainer = Trainer(cfg, model, train_set, dist, progress=not args.no_progress, worker_init_fn=worker_init_fn)
+    resume = args.resume or cfg.TRAIN.RESUME
+    if resume == "auto":
+        resume = latest_snapshot(cfg.TRAIN.SNAPSHOT_DIR)
+        if resume is None:
+            log.info("no snapshot in %s: starting from scratch", cfg.TRAIN.SNAPSHOT_DIR)
+    if resume:
+        trainer.resume(resume)
+    try:
+        trainer.fit()
+    except TrainingDiverged as err:
+        log.error("%s", err)
+        return 2
+    finally:
+        cleanup()
+    return 0
+
+
+def main(argv=None) -> int:
+    """``siamkpn-train`` / ``python tools/train.py``: train under the common error policy."""
+    return run_tool(_main, argv, "siamkpn-train")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
