@@ -9,7 +9,6 @@ The same seed gives the same files.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from siamkpn.cli.common import add_debug_flag, run_tool
