@@ -13,10 +13,18 @@ FIXTURES = SHARED / "fixtures"
 REFERENCE_FIXTURES = ("fixture_r18_l23_stack3", "fixture_r50_l23_stack1")
 
 
+# Under CI (`.ci/run` sets SIAMKPN_REQUIRE_SHARED=1) missing reference data is a failure, never a skip, so a
+# reference check cannot pass by not running.
+REQUIRE_SHARED = os.environ.get("SIAMKPN_REQUIRE_SHARED", "") not in ("", "0")
+
+
 def require(path: Path) -> Path:
-    """Return `path`, or skip the test with a clear reason when the shared data is absent."""
+    """Return `path`; without it skip with a clear reason, or fail when SIAMKPN_REQUIRE_SHARED is set."""
     if not path.exists():
-        pytest.skip(f"shared reference data not found at {path} (set SIAMKPN_SHARED to its folder)")
+        reason = f"shared reference data not found at {path} (set SIAMKPN_SHARED to its folder)"
+        if REQUIRE_SHARED:
+            pytest.fail(reason + "; SIAMKPN_REQUIRE_SHARED is set, so this is an error", pytrace=False)
+        pytest.skip(reason)
     return path
 
 
