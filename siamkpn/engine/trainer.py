@@ -22,7 +22,7 @@ from siamkpn.datasets.training_set import before_worker_fork
 from siamkpn.engine.distributed import DistInfo, all_reduce_mean
 from siamkpn.engine.lr_scheduler import EpochLR
 from siamkpn.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from siamkpn.models.inference import cpu_has_native_bf16
+from siamkpn.utils.device import cpu_has_native_bf16
 
 __all__ = ["Trainer", "TrainingDiverged", "latest_snapshot", "snapshot_path"]
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from siamkpn.models.head import BRANCHES, MultiKPN
 from siamkpn.models.xcorr import xcorr_depthwise
+from siamkpn.utils.device import cpu_has_native_bf16  # re-exported: older callers import it from here
 
 __all__ = ["InferenceModel", "prepare_for_inference", "describe", "fold_batchnorm", "cpu_has_native_bf16"]
 
@@ -38,13 +39,6 @@ logger = logging.getLogger(__name__)
 
 Features = Union[torch.Tensor, List[torch.Tensor]]
 OUTPUT_CHANNELS = {"heatmap": 1, "offsets": 2, "objsize": 2}
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 beats float32."""
-    cpu = getattr(torch._C, "_cpu", None)
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return cpu is not None and any(getattr(cpu, name, lambda: False)() for name in checks)
 
 
 def _fused(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:

@@ -1,0 +1,167 @@
+"""What this machine computes natively: CPU instruction sets (AVX2, AVX512, AVX512-BF16, VNNI, AMX) and GPU bf16.
+
+Detection order: torch's public `torch.cpu.get_capabilities()` (torch >= 2.x, the cpuinfo library), then the
+flags line of /proc/cpuinfo (Linux) when torch has no such API; torch's kernel dispatch level
+(`torch.backends.cpu.get_cpu_capability()`) is reported beside it, because ATEN_CPU_CAPABILITY can hold
+torch's own kernels below what the CPU offers. Private probes (`torch._C._cpu._is_*`) are not used: they
+come and go between builds, and a missing probe silently meant "no bf16" before.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Iterable, Optional
+
+__all__ = ["CpuCapability", "cpu_capability", "capability_from_flags", "cpuinfo_flags", "cpu_has_native_bf16",
+           "cpu_has_int8_dot", "capability_line", "cuda_has_native_bf16"]
+
+# torch.cpu.get_capabilities() key -> the /proc/cpuinfo flag with the same meaning
+_CPUINFO_NAMES = {"avx2": "avx2", "avx512_f": "avx512f", "avx512_bw": "avx512bw", "avx512_vnni": "avx512_vnni",
+                  "avx_vnni": "avx_vnni", "avx512_bf16": "avx512_bf16", "amx_tile": "amx_tile",
+                  "amx_bf16": "amx_bf16", "amx_int8": "amx_int8", "fma3": "fma"}
+
+
+@dataclass(frozen=True)
+class CpuCapability:
+    """The CPU features that decide which inference path is fast here (see `cpu_capability()`)."""
+
+    name: str
+    flags: FrozenSet[str]  # /proc/cpuinfo spellings (avx2, avx512f, avx512_bf16, amx_bf16, ...)
+    source: str  # "torch.cpu.get_capabilities", "/proc/cpuinfo" or "none"
+    torch_kernels: str  # torch.backends.cpu.get_cpu_capability(): the level torch's own kernels use
+
+    @property
+    def avx2(self) -> bool:
+        return "avx2" in self.flags
+
+    @property
+    def avx512(self) -> bool:
+        return "avx512f" in self.flags and "avx512bw" in self.flags
+
+    @property
+    def avx512_bf16(self) -> bool:
+        return "avx512_bf16" in self.flags
+
+    @property
+    def amx(self) -> bool:
+        return "amx_tile" in self.flags and ("amx_bf16" in self.flags or "amx_int8" in self.flags)
+
+    @property
+    def native_bf16(self) -> bool:
+        """bf16 dot products in hardware (AVX512-BF16 or AMX-BF16): there bf16 beats float32."""
+        return self.avx512_bf16 or ("amx_tile" in self.flags and "amx_bf16" in self.flags)
+
+    @property
+    def int8_dot(self) -> bool:
+        """int8 dot products in hardware (AVX512-VNNI, AVX-VNNI or AMX-INT8): where int8 pays most."""
+        return bool(self.flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+    def summary(self) -> str:
+        """The instruction sets that matter here, widest last: e.g. 'AVX2 AVX512 VNNI AVX512-BF16 AMX'."""
+        parts = [label for label, present in (("AVX2", self.avx2), ("AVX512", self.avx512), ("VNNI", self.int8_dot),
+                                               ("AVX512-BF16", self.avx512_bf16), ("AMX", self.amx)) if present]
+        return " ".join(parts) or "no AVX2"
+
+
+def cpuinfo_flags(text: Optional[str] = None) -> FrozenSet[str]:
+    """The feature flags of the first processor in /proc/cpuinfo (or in `text`); empty when unreadable."""
+    if text is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):  # x86 / ARM spelling
+            return frozenset(value.split())
+    return frozenset()
+
+
+def _cpu_name(text: Optional[str] = None) -> str:
+    if text is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _torch_flags() -> Optional[FrozenSet[str]]:
+    """Flags from torch.cpu.get_capabilities() in /proc/cpuinfo spelling, or None without that API."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    get = getattr(getattr(torch, "cpu", None), "get_capabilities", None)
+    if get is None:
+        return None
+    try:
+        caps: Dict[str, object] = dict(get())
+    except Exception:  # noqa: BLE001 - a failing probe means "use the fallback", never a crash
+        return None
+    return frozenset(_CPUINFO_NAMES.get(key, key) for key, value in caps.items() if value is True)
+
+
+def _torch_kernels() -> str:
+    try:
+        import torch
+
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (ImportError, AttributeError):
+        return "unknown"
+
+
+def capability_from_flags(flags: Iterable[str], name: str = "CPU", source: str = "given",
+                          torch_kernels: str = "unknown") -> CpuCapability:
+    """A CpuCapability from /proc/cpuinfo-style flags (for tests and for machines described elsewhere)."""
+    return CpuCapability(name, frozenset(flags), source, torch_kernels)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_capability() -> CpuCapability:
+    """This machine's CPU features: torch's public API first, /proc/cpuinfo flags as the fallback (cached)."""
+    flags, source = _torch_flags(), "torch.cpu.get_capabilities"
+    if not flags:
+        flags, source = cpuinfo_flags(), "/proc/cpuinfo"
+    if not flags:
+        source = "none"
+    return CpuCapability(_cpu_name(), flags or frozenset(), source, _torch_kernels())
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 beats float32."""
+    return cpu_capability().native_bf16
+
+
+def cpu_has_int8_dot() -> bool:
+    """True when this CPU has int8 dot-product instructions (VNNI or AMX-INT8)."""
+    return cpu_capability().int8_dot
+
+
+def cuda_has_native_bf16() -> bool:
+    """True when a CUDA device is present and computes bf16 natively (compute capability 8.0+)."""
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8)
+
+
+def capability_line(threads: Optional[int] = None) -> str:
+    """One line naming the machine for every benchmark figure: CPU, instruction sets, torch kernels, threads."""
+    cap = cpu_capability()
+    if threads is None:
+        try:
+            import torch
+
+            threads = torch.get_num_threads()
+        except ImportError:
+            threads = 0
+    return (f"CPU {cap.name}: {cap.summary()} (from {cap.source}; torch kernels {cap.torch_kernels}); "
+            f"{threads} threads of {os.cpu_count()} cores")
