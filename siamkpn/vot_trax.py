@@ -1,0 +1,189 @@
+"""TraX server for the official VOT toolkit: ``python -m siamkpn.vot_trax`` (trackers.ini ``protocol = traxpython``).
+
+Settings come from environment variables, which ``siamkpn-vot-integration`` writes into trackers.ini as
+``env_*`` keys: ``SIAMKPN_CONFIG`` and ``SIAMKPN_SNAPSHOT`` (required), ``SIAMKPN_DEVICE`` (cpu or cuda;
+default as tools/test.py: cuda when available), ``SIAMKPN_THREADS`` (torch threads), ``SIAMKPN_FAST``
+(1: ``TRACK.FAST``). The tracker is built once per process with ``tracker_from_snapshot`` (the prepared
+model tools/test.py uses) and re-initialised for every TraX ``initialize``.
+
+Regions: a rectangle or a polygon (the TraX client turns a mask into a polygon for a box tracker) becomes the
+init box exactly as tools/test.py's VOT protocol computes it (``toolkit.boxes.init_box_from_gt`` of the
+polygon; a rectangle first becomes the polygon of its inclusive pixel corners). Each frame is answered with a
+rectangle and the tracker's ``best_score`` as the ``confidence`` property (read by long-term analyses).
+
+The hello goes out before torch and the model load, so the toolkit's handshake never waits for them; the
+first ``initialize`` does (set ``timeout`` in trackers.ini, see docs/VOT.md). Like the command lines in
+``siamkpn/cli``, this entry point uses ``toolkit`` (boxes, frame reader); the library proper does not.
+Nothing is printed on stdout: in the toolkit's default mode it carries the protocol.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from siamkpn.cli.common import UsageError, run_tool
+from toolkit.boxes import init_box_from_gt, xywh_to_vot_polygon
+
+__all__ = ["ENV_VARS", "TraxSettings", "settings_from_env", "init_box_from_region", "TraxTrackerSession", "main"]
+
+ENV_VARS = ("SIAMKPN_CONFIG", "SIAMKPN_SNAPSHOT", "SIAMKPN_DEVICE", "SIAMKPN_THREADS", "SIAMKPN_FAST")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+_INSTALL_HINT = "pip install 'siamkpn[vot]' (PyPI package vot-trax) into the interpreter trackers.ini names"
+
+
+@dataclass(frozen=True)
+class TraxSettings:
+    """What the server needs to build its tracker, read from the environment."""
+
+    config: str
+    snapshot: str
+    device: Optional[str] = None
+    threads: Optional[int] = None
+    fast: bool = False
+
+
+def settings_from_env(environ: Mapping[str, str]) -> TraxSettings:
+    """Read and check the ``SIAMKPN_*`` variables; a bad one raises UsageError naming it."""
+    paths = {}
+    for key in ("SIAMKPN_CONFIG", "SIAMKPN_SNAPSHOT"):
+        value = environ.get(key, "")
+        if not value:
+            raise UsageError(f"{key} is not set (trackers.ini: env_{key} = /absolute/path)")
+        if not os.path.isfile(value):
+            raise UsageError(f"{key}={value}: file not found")
+        paths[key] = value
+    device = environ.get("SIAMKPN_DEVICE", "") or None
+    if device not in (None, "cpu", "cuda") and not (device or "").startswith("cuda:"):
+        raise UsageError(f"SIAMKPN_DEVICE={device}: expected cpu, cuda or cuda:N")
+    threads_text = environ.get("SIAMKPN_THREADS", "")
+    threads = None
+    if threads_text:
+        if not threads_text.isdigit() or int(threads_text) < 1:
+            raise UsageError(f"SIAMKPN_THREADS={threads_text}: expected a positive integer")
+        threads = int(threads_text)
+    fast_text = environ.get("SIAMKPN_FAST", "").strip().lower()
+    if fast_text not in _TRUE + _FALSE:
+        raise UsageError(f"SIAMKPN_FAST={fast_text}: expected 1 or 0")
+    return TraxSettings(paths["SIAMKPN_CONFIG"], paths["SIAMKPN_SNAPSHOT"], device, threads, fast_text in _TRUE)
+
+
+def init_box_from_region(values: Sequence[float]) -> list[float]:
+    """Init box ``[x, y, w, h]`` of a TraX region: 4 rectangle values or 2N polygon coordinates.
+
+    A rectangle becomes the polygon tools/test.py builds from a 4-value ground truth; a 4-point polygon is used
+    as is; any other polygon (a converted mask outline) by the 4 corners of its bounds.
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"initialisation region has non-finite values: {v.tolist()}")
+    if v.size == 4:
+        if v[2] <= 0 or v[3] <= 0:
+            raise ValueError(f"initialisation region is empty: {v.tolist()}")
+        poly = xywh_to_vot_polygon(v)
+    elif v.size == 8:
+        poly = v
+    elif v.size >= 6 and v.size % 2 == 0:
+        x1, x2, y1, y2 = v[0::2].min(), v[0::2].max(), v[1::2].min(), v[1::2].max()
+        poly = np.array([x1, y1, x2, y1, x2, y2, x1, y2])
+    else:
+        raise ValueError(f"initialisation region needs 4 rectangle values or a polygon, got {v.size} values")
+    xs, ys = poly[0::2], poly[1::2]
+    if xs.max() - xs.min() <= 0 or ys.max() - ys.min() <= 0:
+        raise ValueError(f"initialisation region is empty: {v.tolist()}")
+    return init_box_from_gt(poly)
+
+
+class TraxTrackerSession:
+    """Answers TraX requests with one tracker: ``initialize(img, region) -> box``, ``frame(img) -> (box, score)``."""
+
+    def __init__(self, tracker: Any) -> None:
+        self.tracker = tracker
+
+    def initialize(self, img: np.ndarray, region: Sequence[float]) -> list[float]:
+        """Initialise on ``img`` at ``region``; returns the init box (reported for the init frame)."""
+        box = init_box_from_region(region)
+        self.tracker.init(img, box)
+        return box
+
+    def frame(self, img: np.ndarray) -> tuple[list[float], float]:
+        """Track one frame: the box ``[x, y, w, h]`` and the tracker's confidence (best score)."""
+        out = self.tracker.track(img)
+        return [float(v) for v in out["bbox"]], float(out.get("best_score", float("nan")))
+
+
+def build_session(settings: TraxSettings) -> TraxTrackerSession:
+    """Load the config and snapshot once (the same tracker tools/test.py builds)."""
+    import torch
+
+    from siamkpn.config import load_cfg
+    from siamkpn.tracker import tracker_from_snapshot
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    cfg = load_cfg(settings.config, ["TRACK.FAST", "True"] if settings.fast else [], freeze=True)
+    return TraxTrackerSession(tracker_from_snapshot(cfg, settings.snapshot, settings.device))
+
+
+def _region_values(region: Any) -> list[float]:
+    """The numbers of a trax Rectangle (x, y, w, h) or Polygon (x1, y1, x2, y2, ...)."""
+    if region.type == "rectangle":
+        return [float(v) for v in region.bounds()]
+    if region.type == "polygon":
+        return [float(c) for point in region for c in point]
+    raise ValueError(f"unsupported region type {region.type!r}: this tracker takes rectangles and polygons")
+
+
+def _image_path(images: Mapping[str, Any]) -> str:
+    image = images.get("color")
+    kind = getattr(image, "type", None)
+    if image is None or (kind() if callable(kind) else kind) != "path":  # Image.type is a method, Region.type not
+        raise ValueError("expected a colour image given by path")
+    return image.path()
+
+
+def serve(settings: TraxSettings, build: Callable[[TraxSettings], TraxTrackerSession] = build_session) -> None:
+    """Run the TraX loop until the client quits (hello first, then the model load, then requests)."""
+    try:
+        import trax
+    except ImportError as err:
+        raise UsageError(f"the TraX bindings are missing ({err}): {_INSTALL_HINT}") from None
+    from toolkit.datasets.video import read_image
+
+    server = trax.Server([trax.Region.RECTANGLE, trax.Region.POLYGON], [trax.Image.PATH],
+                         tracker_name="SiamKPN", tracker_family="siamese")
+    with server:  # an exception ends the session with its message as the reason the toolkit shows
+        session = build(settings)
+        while True:
+            request = server.wait()
+            if request.type == "quit":
+                break
+            img = read_image(_image_path(request.image))
+            if request.type == "initialize":
+                if not request.objects:
+                    raise ValueError("initialize request without a region")
+                x, y, w, h = session.initialize(img, _region_values(request.objects[0][0]))
+                server.status([(trax.Rectangle.create(x, y, w, h), {})])
+            else:
+                (x, y, w, h), score = session.frame(img)
+                server.status([(trax.Rectangle.create(x, y, w, h), {"confidence": score})])
+
+
+def _main(argv: Optional[Sequence[str]] = None) -> int:
+    if [a for a in argv or () if a != "--debug"]:
+        raise UsageError("python -m siamkpn.vot_trax takes no arguments: set SIAMKPN_CONFIG, SIAMKPN_SNAPSHOT, ... "
+                         "(siamkpn-vot-integration writes them into trackers.ini)")
+    serve(settings_from_env(os.environ))
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m siamkpn.vot_trax``: serve the VOT toolkit under the common error policy."""
+    return run_tool(_main, sys.argv[1:] if argv is None else argv, "siamkpn-vot-trax")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""siamkpn.vot_trax driven through vot-trax's own TraX client, as the VOT toolkit drives it (no toolkit needed).
+
+The client replays tools/test.py's VOT run on the same synthetic frames: it initialises where test.py wrote
+``1``, sends a frame where test.py wrote a box or a failure ``2`` and skips ``0`` frames; the server's boxes
+must equal test.py's, and its failure frames must have zero overlap, as test.py decided.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import tiny_cfg, tool_error
+from siamkpn.datasets.synthetic import SceneConfig
+from siamkpn.datasets.synthetic_sets import write_vot_set
+from siamkpn.models.model_builder import ModelBuilder
+from siamkpn.vot_trax import init_box_from_region, main, settings_from_env
+from toolkit.boxes import init_box_from_gt
+from toolkit.datasets import DatasetFactory
+from toolkit.region import vot_overlap
+from toolkit.results import read_vot
+
+FRAMES = 16
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("trax")
+    cfg = tiny_cfg(stack=1)
+    (tmp / "config.yaml").write_text(cfg.dump())
+    torch.manual_seed(0)
+    model = ModelBuilder(cfg)
+    with torch.no_grad():  # calm random output layers so the tracker follows the target for a while
+        for name, param in model.named_parameters():
+            if ".head1.1." in name:
+                param.mul_(0.01)
+                if "objsize" in name and name.endswith("bias"):
+                    param.fill_(70.0)
+    torch.save(model.state_dict(), tmp / "tiny.pth")
+    write_vot_set(str(tmp / "VOT2018"), seed=3, num_videos=1, num_frames=FRAMES,
+                  scene=SceneConfig(width=128, height=96, min_object=0.5, max_object=0.6, max_speed=0.01),
+                  progress=False)
+    return tmp
+
+
+def _env(tmp: Path) -> dict:
+    env = dict(os.environ, SIAMKPN_CONFIG=str(tmp / "config.yaml"), SIAMKPN_SNAPSHOT=str(tmp / "tiny.pth"),
+               SIAMKPN_DEVICE="cpu", SIAMKPN_THREADS="1", SIAMKPN_FAST="0")
+    env.pop("TRAX_SOCKET", None)
+    return env
+
+
+def _test_py_lines(tmp: Path):
+    from siamkpn.cli.test import main as test_main
+
+    with_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert test_main(["--config", str(tmp / "config.yaml"), "--snapshot", str(tmp / "tiny.pth"), "--device",
+                          "cpu", "--dataset", "VOT2018", "--dataset-root", str(tmp / "VOT2018"),
+                          "--results-dir", str(tmp / "results")]) == 0
+    finally:
+        torch.set_num_threads(with_threads)
+    return read_vot(tmp / "results" / "VOT2018" / "tiny" / "baseline" / "synth001" / "synth001_001.txt")
+
+
+def test_trax_server_tracks_like_test_py(setup):
+    trax = pytest.importorskip("trax", reason="vot-trax (PyPI) is not installed: pip install 'siamkpn[vot]'")
+    from trax.client import Client
+
+    tmp = setup
+    lines = _test_py_lines(tmp)
+    video = DatasetFactory.create_dataset("VOT2018", tmp / "VOT2018")["synth001"]
+    proc = subprocess.Popen([sys.executable, "-m", "siamkpn.vot_trax"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=open(tmp / "server.log", "w"), env=_env(tmp), cwd=tmp)
+    try:
+        log = []  # vot-trax 4.0.2's Client needs a logger (log=False fails in ctypes), as the toolkit passes one
+        client = Client(stream=(proc.stdin.fileno(), proc.stdout.fileno()), timeout=60, log=log.append)
+        assert set(client.region_formats) == {"rectangle", "polygon"} and client.tracker_name == "SiamKPN"
+        compared, failures = 0, 0
+        for idx, line in enumerate(lines):
+            image = {"color": trax.FileImage.create(str(Path(video.img_names[idx]).resolve()))}
+            gt = [float(v) for v in video.gt_traj[idx]]
+            if line == [1.0]:
+                poly = trax.Polygon.create([(gt[i], gt[i + 1]) for i in range(0, 8, 2)])
+                reply, _ = client.initialize(image, [(poly, {})], {})
+                # the reported init box is the one test.py initialised with (float32 over the wire)
+                np.testing.assert_allclose(reply[0][0].bounds(), init_box_from_gt(gt), atol=1e-4)
+            elif line != [0.0]:
+                reply, _ = client.frame(image, {}, [])
+                box = list(reply[0][0].bounds())
+                assert np.isfinite(float(reply[0][1]["confidence"]))
+                if line == [2.0]:
+                    failures += 1
+                    assert vot_overlap(box, gt, bounds=(video.width, video.height)) == 0, (idx, box)
+                else:
+                    np.testing.assert_allclose(box, line, atol=1e-3, err_msg=f"frame {idx}")
+                    compared += 1
+        client.quit()
+        assert proc.wait(timeout=30) == 0, (tmp / "server.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert compared >= 3 and failures >= 1, lines  # the replay compared tracked boxes and failures
+    print(f"compared {compared} boxes and {failures} failures with test.py")
+
+
+def test_region_to_init_box_matches_the_vot_protocol():
+    poly = [10.0, 20.0, 10.0, 39.0, 39.0, 39.0, 39.0, 20.0]
+    assert init_box_from_region(poly) == init_box_from_gt(poly)
+    # a rectangle is the polygon of its inclusive corners, as test.py treats a 4-value ground truth
+    assert init_box_from_region([10, 20, 30, 20]) == init_box_from_gt(poly)
+    # a converted mask outline (not 4 points) is taken by its bounds
+    outline = [10, 20, 25, 18, 39, 20, 39, 39, 10, 39]
+    assert init_box_from_region(outline) == init_box_from_gt([10, 18, 39, 18, 39, 39, 10, 39])
+    with pytest.raises(ValueError, match="empty"):
+        init_box_from_region([5, 5, 0, 10])
+    with pytest.raises(ValueError, match="non-finite"):
+        init_box_from_region([5, 5, float("nan"), 10])
+
+
+def test_settings_errors_name_the_variable(setup, monkeypatch, capsys):
+    env = _env(setup)
+    settings = settings_from_env(env)
+    assert (settings.device, settings.threads, settings.fast) == ("cpu", 1, False)
+    bad = {"SIAMKPN_CONFIG": "", "SIAMKPN_SNAPSHOT": str(setup / "missing.pth"), "SIAMKPN_THREADS": "two",
+           "SIAMKPN_DEVICE": "tpu", "SIAMKPN_FAST": "maybe"}
+    for key, value in bad.items():
+        monkeypatch.setattr(os, "environ", dict(env, **{key: value}))
+        line = tool_error(capsys, main, [], 2)
+        assert line.startswith("siamkpn-vot-trax: error: ") and key in line, line
+
+
+def test_missing_trax_is_a_clear_error(setup, monkeypatch, capsys):
+    monkeypatch.setattr(os, "environ", _env(setup))
+    monkeypatch.setitem(sys.modules, "trax", None)  # import trax raises ImportError
+    line = tool_error(capsys, main, [], 2)
+    assert "vot-trax" in line and "siamkpn[vot]" in line
