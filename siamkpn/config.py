@@ -13,6 +13,8 @@ from yacs.config import CfgNode as CN
 
 __all__ = ["get_cfg", "load_cfg", "ConfigError", "TRAINING_SETS"]
 
+# A config is yaml data; yacs would run any other (.py) file as Python code.
+CONFIG_SUFFIXES = (".yaml", ".yml")
 # Training sub-datasets known to DATASET (pysot's prepared crop511 + json layout each).
 TRAINING_SETS = ("VID", "YOUTUBEBB", "COCO", "DET", "GOT10K", "LASOT", "TRANET", "SYNTH")
 
@@ -80,6 +82,16 @@ def _defaults() -> CN:
     _C.TRAIN.SEED = 123456
     # Stop after this many consecutive non-finite losses (each one skips its step).
     _C.TRAIN.MAX_BAD_STEPS = 20
+    # The run fails (exit 1, no final snapshot) when the last epoch skipped more than this fraction of its
+    # steps: its weights are then not the result of the configured training. Earlier epochs only warn.
+    _C.TRAIN.MAX_BAD_FRACTION = 0.1
+    # A snapshot holding a float parameter or buffer of larger magnitude is never written (the run stops):
+    # the weights have blown up. Healthy models stay below ~1e5 (the largest value, backbone.bn1's running
+    # variance on raw 0-255 pixels, is ~2e4); a diverged one reaches 1e30 or inf.
+    _C.TRAIN.MAX_WEIGHT_ABS = 1e10
+    # A finite total loss above this logs a warning (first time per epoch, then a count at the epoch's end):
+    # training starts below ~1e3 (focal heat-map loss of an untrained head) and falls from there.
+    _C.TRAIN.HUGE_LOSS = 1e4
     # bfloat16 autocast for the forward pass and losses (GPUs; CPUs with native bf16), and channels-last
     # memory for model and images. Off by default: the published numbers were trained in float32.
     _C.TRAIN.AMP = False
@@ -213,12 +225,31 @@ def _coerce(current, value):
     raise ValueError(f"expected {type(current).__name__}, got {value!r}")
 
 
+def _is_key(cfg: CN, name: str) -> bool:
+    node = cfg
+    for part in name.split("."):
+        if not isinstance(node, CN) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _key_without_value(cfg: CN, opts: Sequence[str]) -> str:
+    """The --opts key that lacks its value: the first one followed directly by another key, else the last item."""
+    for key, value in zip(opts[0::2], opts[1::2]):
+        if _is_key(cfg, value):
+            return key
+    return opts[-1]
+
+
 def load_cfg(path: Optional[str] = None, opts: Optional[Sequence[str]] = None, freeze: bool = False) -> CN:
     """Defaults, then the yaml file at `path`, then `KEY VALUE` overrides from `opts`."""
     cfg = get_cfg()
     if path:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"config file not found: {path}")
+        if os.path.splitext(path)[1] not in CONFIG_SUFFIXES:
+            raise ConfigError(f"config file {path}: expected a .yaml or .yml file")
         with open(path, encoding="utf-8") as f:
             try:
                 loaded = CN.load_cfg(f)
@@ -228,7 +259,8 @@ def load_cfg(path: Optional[str] = None, opts: Optional[Sequence[str]] = None, f
     if opts:
         opts = list(opts)
         if len(opts) % 2:
-            raise ConfigError(f"--opts needs KEY VALUE pairs, got an odd count: {opts}")
+            raise ConfigError(f"--opts needs KEY VALUE pairs ({' '.join(opts)}): "
+                              f"'{_key_without_value(cfg, opts)}' has no value")
         for key, raw in zip(opts[0::2], opts[1::2]):
             override = CN()
             cursor = override

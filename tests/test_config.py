@@ -47,3 +47,30 @@ def test_free_form_kwargs_nodes_accept_new_keys(tmp_path):
     path.write_text("BACKBONE:\n  KWARGS:\n    used_layers: [2, 3]\nTRAIN:\n  LR:\n    KWARGS:\n      start_lr: 0.01\n")
     cfg = load_cfg(str(path))
     assert cfg.BACKBONE.KWARGS.used_layers == [2, 3] and cfg.TRAIN.LR.KWARGS.start_lr == 0.01
+
+
+def test_python_config_is_refused_not_executed(tmp_path):
+    """yacs runs a .py config as code: only .yaml/.yml are configs (ConfigError naming the file)."""
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.py"
+    path.write_text(f"open({str(marker)!r}, 'w').close()\nfrom yacs.config import CfgNode\ncfg = CfgNode()\n")
+    with pytest.raises(ConfigError, match=r"evil\.py.*\.yaml or \.yml"):
+        load_cfg(str(path))
+    assert not marker.exists()
+    yml = tmp_path / "c.yml"
+    yml.write_text("TRACK:\n  LR: 0.25\n")
+    assert load_cfg(str(yml)).TRACK.LR == 0.25
+
+
+@pytest.mark.parametrize("opts,key", [(["TRAIN.EPOCH"], "TRAIN.EPOCH"),
+                                      (["TRAIN.EPOCH", "2", "TRAIN.BATCH_SIZE"], "TRAIN.BATCH_SIZE"),
+                                      (["TRAIN.EPOCH", "TRAIN.BATCH_SIZE", "4"], "TRAIN.EPOCH")])
+def test_odd_opts_name_the_key_without_value(opts, key):
+    with pytest.raises(ConfigError, match=rf"KEY VALUE pairs.*'{key}' has no value"):
+        load_cfg(None, opts)
+
+
+def test_training_safety_keys_have_sane_defaults():
+    train = get_cfg().TRAIN
+    assert 0.0 < train.MAX_BAD_FRACTION < 1.0
+    assert train.HUGE_LOSS > 1e3 and train.MAX_WEIGHT_ABS > 1e5  # above what healthy training produces
