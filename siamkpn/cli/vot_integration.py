@@ -1,0 +1,111 @@
+"""Register SiamKPN with the official VOT toolkit: write its section of a workspace's trackers.ini.
+
+    python tools/vot_integration.py --config config.yaml --snapshot model.pth --out WORKSPACE/trackers.ini
+        [--name SiamKPN] [--device cpu|cuda] [--threads N] [--fast] [--timeout S]
+
+The section ``[NAME]`` is written, or replaced if present (other sections and comments are kept), with
+absolute paths, ``protocol = traxpython``, ``command = siamkpn.vot_trax``, ``python =`` this interpreter and
+the ``env_SIAMKPN_*`` settings that ``python -m siamkpn.vot_trax`` reads. See docs/VOT.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Optional, Sequence
+
+from siamkpn.cli.common import UsageError, add_debug_flag, run_tool
+from siamkpn.config import load_cfg
+from siamkpn.utils.atomic import atomic_write_text
+
+__all__ = ["tracker_section", "replace_section", "main"]
+
+# the VOT toolkit's own rule for tracker identifiers (vot.tracker.VALID_IDENTIFIER)
+_IDENTIFIER = re.compile(r"^[a-zA-Z0-9_-]+$")
+_HEADER = re.compile(r"^\s*\[([^\]]*)\]\s*$")
+DEFAULT_TIMEOUT = 120  # seconds per TraX call: the first initialize loads torch and the model (docs/VOT.md)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Write SiamKPN's section of a VOT toolkit workspace's trackers.ini")
+    p.add_argument("--config", required=True, help="experiment config.yaml")
+    p.add_argument("--snapshot", required=True, help="model weights (.pth)")
+    p.add_argument("--out", required=True, help="the workspace's trackers.ini (its folder must exist)")
+    p.add_argument("--name", default="SiamKPN", help="tracker identifier in the toolkit (default SiamKPN)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
+    p.add_argument("--threads", type=int, default=None, help="torch threads of the tracker process")
+    p.add_argument("--fast", action="store_true", help="fast mode (TRACK.FAST), see README")
+    p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
+                   help=f"seconds the toolkit waits for one reply (default {DEFAULT_TIMEOUT}: model load on a CPU)")
+    add_debug_flag(p)
+    return p.parse_args(argv)
+
+
+def _ini_value(value: str, key: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise UsageError(f"{key}: a trackers.ini value cannot hold a line break: {value!r}")
+    return value.replace("%", "%%")  # the toolkit reads trackers.ini with configparser's % interpolation
+
+
+def tracker_section(name: str, config: str, snapshot: str, python: str, package_root: str,
+                    device: Optional[str] = None, threads: Optional[int] = None, fast: bool = False,
+                    timeout: int = DEFAULT_TIMEOUT) -> str:
+    """The ``[name]`` section (header and keys, ending in a newline) for ``python -m siamkpn.vot_trax``."""
+    if not _IDENTIFIER.match(name):
+        raise UsageError(f"--name {name!r}: the VOT toolkit allows letters, digits, '-' and '_' only")
+    keys = [("label", name), ("protocol", "traxpython"), ("command", "siamkpn.vot_trax"), ("python", python),
+            ("paths", package_root), ("timeout", str(timeout)),
+            ("env_SIAMKPN_CONFIG", config), ("env_SIAMKPN_SNAPSHOT", snapshot)]
+    if device:
+        keys.append(("env_SIAMKPN_DEVICE", device))
+    if threads:
+        keys.append(("env_SIAMKPN_THREADS", str(threads)))
+    keys.append(("env_SIAMKPN_FAST", "1" if fast else "0"))
+    return f"[{name}]\n" + "".join(f"{k} = {_ini_value(v, k)}\n" for k, v in keys)
+
+
+def replace_section(text: str, name: str, section: str) -> str:
+    """``text`` (an ini file) with section ``name`` replaced by ``section``, or ``section`` appended."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, s in enumerate(lines) if (m := _HEADER.match(s)) and m.group(1).strip() == name), None)
+    if start is None:
+        sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+        return text + sep + section
+    end = next((i for i in range(start + 1, len(lines)) if _HEADER.match(lines[i])), len(lines))
+    tail = lines[end:]
+    # keep one blank line before the next section, as a person would have written it
+    return "".join(lines[:start]) + section + ("\n" if tail else "") + "".join(tail)
+
+
+def _main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: must be at least 1")
+    if args.timeout < 1:
+        raise UsageError(f"--timeout {args.timeout}: must be at least 1 second")
+    config, snapshot, out = (os.path.abspath(p) for p in (args.config, args.snapshot, args.out))
+    load_cfg(config)  # a bad config fails here, naming the key and file, not later inside the toolkit
+    if not os.path.isfile(snapshot):
+        raise FileNotFoundError(f"snapshot not found: {snapshot}")
+    if not os.path.isdir(os.path.dirname(out)):
+        raise FileNotFoundError(f"workspace folder not found: {os.path.dirname(out)} (run `vot initialize` there)")
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    section = tracker_section(args.name, config, snapshot, sys.executable, package_root, args.device, args.threads,
+                              args.fast, args.timeout)
+    text = ""
+    if os.path.exists(out):
+        with open(out, encoding="utf-8") as f:
+            text = f.read()
+    atomic_write_text(out, replace_section(text, args.name, section))
+    print(f"wrote [{args.name}] to {out}: `vot evaluate --workspace {os.path.dirname(out)} {args.name}`")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``siamkpn-vot-integration`` / ``python tools/vot_integration.py`` under the common error policy."""
+    return run_tool(_main, argv, "siamkpn-vot-integration")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
