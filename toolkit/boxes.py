@@ -1,9 +1,9 @@
 """Box conventions of the benchmarks, written once.
 
-All boxes are 0-based pixel coordinates. ``xywh`` is ``x, y, w, h`` with the right edge at ``x + w``;
-``corners`` is ``x1, y1, x2, y2`` with ``x2 = x + w``; ``cxcywh`` is the continuous centre
-``x + w/2``. The *pixel* centre ``x + (w-1)/2`` is the convention of the published test script, the
-tracker state and the OTB precision metric. Every function takes one box (4 or 8 numbers) or an
+All boxes are 0-based pixel coordinates. ``xywh`` is ``x, y, w, h`` with the right edge at ``x + w``.
+The *pixel* centre ``x + (w-1)/2`` is the convention of the published test script, the tracker state and
+the OTB precision metric. (Only the conversions the toolkit uses live here; the tracker keeps its own
+centre/size state in siamkpn, which never imports the toolkit.) Every function takes one box (4 or 8 numbers) or an
 ``(N, 4)`` / ``(N, 8)`` array and returns float64 numpy arrays of the same leading shape.
 """
 from __future__ import annotations
@@ -13,14 +13,7 @@ from typing import Sequence
 import numpy as np
 
 __all__ = [
-    "xywh_to_corners",
-    "corners_to_xywh",
-    "xywh_to_cxcywh",
-    "cxcywh_to_xywh",
-    "cxcywh_to_corners",
-    "corners_to_cxcywh",
     "xywh_to_pixel_center",
-    "pixel_center_to_xywh",
     "xywh_to_vot_polygon",
     "polygon_bounds",
     "axis_aligned_center",
@@ -37,51 +30,10 @@ def _arr(box: Sequence[float] | np.ndarray, n: int | tuple[int, ...] = 4) -> np.
     return a
 
 
-def xywh_to_corners(box: Sequence[float] | np.ndarray) -> np.ndarray:
-    """``x, y, w, h`` -> ``x1, y1, x2, y2`` (``x2 = x + w``)."""
-    a = _arr(box)
-    return np.stack([a[..., 0], a[..., 1], a[..., 0] + a[..., 2], a[..., 1] + a[..., 3]], axis=-1)
-
-
-def corners_to_xywh(box: Sequence[float] | np.ndarray) -> np.ndarray:
-    """``x1, y1, x2, y2`` -> ``x, y, w, h``."""
-    a = _arr(box)
-    return np.stack([a[..., 0], a[..., 1], a[..., 2] - a[..., 0], a[..., 3] - a[..., 1]], axis=-1)
-
-
-def xywh_to_cxcywh(box: Sequence[float] | np.ndarray) -> np.ndarray:
-    """``x, y, w, h`` -> continuous centre ``x + w/2, y + h/2, w, h``."""
-    a = _arr(box)
-    return np.stack([a[..., 0] + a[..., 2] / 2, a[..., 1] + a[..., 3] / 2, a[..., 2], a[..., 3]], axis=-1)
-
-
-def cxcywh_to_xywh(box: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Continuous centre ``cx, cy, w, h`` -> ``x, y, w, h``."""
-    a = _arr(box)
-    return np.stack([a[..., 0] - a[..., 2] / 2, a[..., 1] - a[..., 3] / 2, a[..., 2], a[..., 3]], axis=-1)
-
-
-def cxcywh_to_corners(box: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Continuous centre ``cx, cy, w, h`` -> ``x1, y1, x2, y2``."""
-    return xywh_to_corners(cxcywh_to_xywh(box))
-
-
-def corners_to_cxcywh(box: Sequence[float] | np.ndarray) -> np.ndarray:
-    """``x1, y1, x2, y2`` -> continuous centre ``cx, cy, w, h``."""
-    return xywh_to_cxcywh(corners_to_xywh(box))
-
-
 def xywh_to_pixel_center(box: Sequence[float] | np.ndarray) -> np.ndarray:
     """``x, y, w, h`` -> pixel centre ``x + (w-1)/2, y + (h-1)/2, w, h`` (test script, OTB precision)."""
     a = _arr(box)
     return np.stack([a[..., 0] + (a[..., 2] - 1) / 2, a[..., 1] + (a[..., 3] - 1) / 2, a[..., 2], a[..., 3]],
-                    axis=-1)
-
-
-def pixel_center_to_xywh(box: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Pixel centre ``cx, cy, w, h`` -> ``cx - (w-1)/2, cy - (h-1)/2, w, h``."""
-    a = _arr(box)
-    return np.stack([a[..., 0] - (a[..., 2] - 1) / 2, a[..., 1] - (a[..., 3] - 1) / 2, a[..., 2], a[..., 3]],
                     axis=-1)
 
 

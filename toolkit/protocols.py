@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -55,22 +55,13 @@ class ProtocolResult:
     """One run over one video: per-frame lines (boxes or VOT markers), scores and seconds.
 
     ``boxes[i]`` is a list of floats, or an int marker (1 init, 2 failure, 0 skipped) for VOT, or ``[1]``
-    on the first long-term frame; ``scores[i]`` is None where no tracking output exists. Unpacks as
-    ``lines, lost, times = result``.
+    on the first long-term frame; ``scores[i]`` is None where no tracking output exists.
     """
 
     boxes: list = field(default_factory=list)
     scores: list = field(default_factory=list)
     times: list = field(default_factory=list)
     lost: int = 0
-
-    @property
-    def lines(self) -> list:
-        """Alias of ``boxes`` (the lines of the result file)."""
-        return self.boxes
-
-    def __iter__(self) -> Iterator:
-        return iter((self.boxes, self.lost, self.times))
 
 
 class SingleLane:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "is_main", "all_reduce_mean", "barrier", "cleanup"]
+__all__ = ["DistInfo", "init_distributed", "all_reduce_mean", "barrier", "cleanup"]
 
 
 @dataclass
@@ -39,10 +39,6 @@ def init_distributed(device: str = "auto", local_rank_arg: int = -1) -> DistInfo
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev)
-
-
-def is_main() -> bool:
-    return not dist.is_initialized() or dist.get_rank() == 0
 
 
 def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:

@@ -11,15 +11,6 @@ class Registry:
         self.kind = kind
         self._entries: Dict[str, Callable[..., Any]] = dict(entries or {})
 
-    def register(self, name: str, ctor: Optional[Callable[..., Any]] = None):
-        """Register `ctor` under `name`; usable as a decorator."""
-        def add(obj):
-            if name in self._entries:
-                raise KeyError(f"{self.kind} '{name}' is already registered")
-            self._entries[name] = obj
-            return obj
-        return add(ctor) if ctor is not None else add
-
     def get(self, name: str) -> Callable[..., Any]:
         if name not in self._entries:
             raise KeyError(f"unknown {self.kind} type '{name}'; valid: {', '.join(sorted(self._entries))}")

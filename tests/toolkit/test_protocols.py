@@ -121,20 +121,19 @@ def test_vot_replay_reproduces_markers_reinit_and_file(reference_dir, vot_video,
     # Replay the published boxes; at the published failure frames return a box far from the target.
     tracker = ScriptedTracker(vot_video, lambda i: FAR_AWAY if published[i] == [2.0] else published[i])
     result = run_vot_reset(tracker, vot_video)
-    lines = [[float(x)] if isinstance(x, int) else x for x in result.lines]
+    lines = [[float(x)] if isinstance(x, int) else x for x in result.boxes]
     assert lines == published
-    assert all(isinstance(x, int) for x in result.lines if len(np.atleast_1d(x)) == 1)
+    assert all(isinstance(x, int) for x in result.boxes if len(np.atleast_1d(x)) == 1)
     assert result.lost == sum(1 for x in published if x == [2.0])
     debug = np.load(reference_dir / "tracker_vot_debug.npz")
     assert [f for f, _ in tracker.inits] == debug["init_frame"].tolist()
     np.testing.assert_array_equal([b for _, b in tracker.inits], debug["init_box"])
     # Failure at frame f: frames f+1..f+4 skipped (0), re-initialised at f+5 (1).
-    for f in (i for i, x in enumerate(result.lines) if x == 2):
-        assert result.lines[f + 1:f + 5] == [0] * 4 and result.lines[f + 5:f + 6] in ([1], [])
+    for f in (i for i, x in enumerate(result.boxes) if x == 2):
+        assert result.boxes[f + 1:f + 5] == [0] * 4 and result.boxes[f + 5:f + 6] in ([1], [])
     assert set(tracker.tracked).isdisjoint(f for f, _ in tracker.inits)
-    lines, lost, times = result
-    assert lines is result.boxes and lost == result.lost and len(times) == len(vot_video)
-    path = write_video_result(tmp_path, "VOT2018", "replay", "Synth1", result.lines)
+    assert len(result.times) == len(vot_video)
+    path = write_video_result(tmp_path, "VOT2018", "replay", "Synth1", result.boxes)
     assert path == tmp_path / "VOT2018" / "replay" / "baseline" / "Synth1" / "Synth1_001.txt"
     assert path.read_text() == (reference_dir / "tracker_vot.txt").read_text()
 
@@ -144,7 +143,7 @@ def test_vot_with_box_ground_truth_initialises_on_the_box(otb_video):
     tracker = ScriptedTracker(otb_video, lambda i: otb_video.gt_traj[i])
     result = run_vot_reset(tracker, otb_video)
     assert tracker.inits == [(0, otb_video.gt_traj[0])]
-    assert result.lost == 0 and result.lines[0] == 1 and result.lines[1:] == otb_video.gt_traj[1:]
+    assert result.lost == 0 and result.boxes[0] == 1 and result.boxes[1:] == otb_video.gt_traj[1:]
 
 
 def _behaviours(video, published):
@@ -161,11 +160,11 @@ def test_vot_batch_lanes_equal_single_runs(reference_dir, vot_video):
     published = _read_lines(reference_dir / "tracker_vot_full.txt")
     behaviours = _behaviours(vot_video, published)
     singles = [run_vot_reset(ScriptedTracker(vot_video, b), vot_video) for b in behaviours]
-    assert len({tuple(map(str, s.lines)) for s in singles}) == 3, "lanes must differ for the test to mean much"
+    assert len({tuple(map(str, s.boxes)) for s in singles}) == 3, "lanes must differ for the test to mean much"
     counting = CountingVideo(vot_video)
     lanes = run_vot_reset_batch(Lanes([ScriptedTracker(vot_video, b) for b in behaviours]), counting, 3)
     for lane, single in zip(lanes, singles):
-        assert lane.lines == single.lines and lane.lost == single.lost and lane.scores == single.scores
+        assert lane.boxes == single.boxes and lane.lost == single.lost and lane.scores == single.scores
     assert counting.reads <= len(vot_video)  # one read per frame, shared by the lanes
 
 
@@ -185,8 +184,8 @@ def test_vot_skipped_frames_are_not_read_when_every_lane_skips(otb_video):
     counting = CountingVideo(otb_video)
     result = run_vot_reset(ScriptedTracker(otb_video, lambda i: FAR_AWAY), counting)
     # init, fail, 4 skipped, init, fail, ...: only init and failure frames are read.
-    assert result.lines[:8] == [1, 2, 0, 0, 0, 0, 1, 2]
-    assert counting.reads == sum(1 for x in result.lines if x != 0)
+    assert result.boxes[:8] == [1, 2, 0, 0, 0, 0, 1, 2]
+    assert counting.reads == sum(1 for x in result.boxes if x != 0)
 
 
 def test_longterm_first_line_is_marker(otb_video):
@@ -213,14 +212,14 @@ def test_single_lane_adapter_and_errors(otb_video):
 
     with pytest.raises(ValueError, match="'bbox'"):
         run_ope(Broken(), otb_video)
-    assert format_ope_line(ProtocolResult(boxes=[[1, 2.5, 3, 4]]).lines[0]) == "1.0,2.5,3.0,4.0"
+    assert format_ope_line(ProtocolResult(boxes=[[1, 2.5, 3, 4]]).boxes[0]) == "1.0,2.5,3.0,4.0"
 
 
 def test_run_protocol_dispatches_on_result_kind(otb_video):
     def make():
         return ScriptedTracker(otb_video, lambda i: FAR_AWAY if i == 2 else otb_video.gt_traj[i])
 
-    assert run_protocol(make(), otb_video, "vot").lines[:4] == [1, otb_video.gt_traj[1], 2, 0]
+    assert run_protocol(make(), otb_video, "vot").boxes[:4] == [1, otb_video.gt_traj[1], 2, 0]
     assert run_protocol(make(), otb_video, "longterm").boxes[0] == [1]
     assert run_protocol(make(), otb_video, "got10k").boxes == run_ope(make(), otb_video).boxes
     with pytest.raises(ValueError, match="valid kinds"):
