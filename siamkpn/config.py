@@ -137,6 +137,9 @@ def _defaults() -> CN:
     _C.BACKBONE = CN()
     _C.BACKBONE.TYPE = "resnet50"
     _C.BACKBONE.KWARGS = CN(new_allowed=True)
+    # ImageNet start: pysot's resnet50.model (path), a torchvision ResNet state-dict file (path; converted),
+    # or "torchvision[:WEIGHTS]" to download torchvision's (IMAGENET1K_V1 by default). See
+    # siamkpn/models/backbone/torchvision_weights.py; "" trains the backbone from scratch.
     _C.BACKBONE.PRETRAINED = ""
     _C.BACKBONE.TRAIN_LAYERS = ["layer2", "layer3", "layer4"]
     _C.BACKBONE.LAYERS_LR = 0.1

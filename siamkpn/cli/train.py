@@ -15,7 +15,8 @@ from siamkpn.config import load_cfg
 from siamkpn.datasets.training_set import TrainingSet, worker_init_fn
 from siamkpn.engine.distributed import cleanup, init_distributed
 from siamkpn.engine.trainer import Trainer, TrainingDiverged, latest_snapshot
-from siamkpn.models.checkpoint import load_checkpoint, load_pretrained_backbone
+from siamkpn.models.backbone.torchvision_weights import load_imagenet_backbone
+from siamkpn.models.checkpoint import load_checkpoint
 from siamkpn.models.model_builder import ModelBuilder
 
 # a relative weights path is also looked up in the checkout root (pysot's habit of running from experiments/)
@@ -66,7 +67,7 @@ def _main(argv=None) -> int:
 
     model = ModelBuilder(cfg)
     if cfg.BACKBONE.PRETRAINED:
-        load_pretrained_backbone(model.backbone, _find(cfg.BACKBONE.PRETRAINED))
+        load_imagenet_backbone(model.backbone, cfg.BACKBONE.PRETRAINED, find=_find)
     if cfg.TRAIN.PRETRAINED:
         load_checkpoint(model, _find(cfg.TRAIN.PRETRAINED))
     train_set = TrainingSet(cfg, data_root=args.data_root, seed=cfg.TRAIN.SEED)
