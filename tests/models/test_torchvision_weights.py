@@ -183,8 +183,8 @@ def test_wrong_torchvision_depth_and_incomplete_file_name_the_file_and_key(tv_st
         load_imagenet_backbone(resnet50((2, 3)), str(r18))
     assert "layer1.0.conv1.weight" in str(err.value)
     partial = {k: v for k, v in tv_state.items() if not k.startswith("layer2.3.")}
+    torch.save(partial, tmp_path / "partial.pth")
     with pytest.raises(CheckpointError, match=r"partial\.pth lacks .*layer2\.3\.conv1\.weight"):
-        torch.save(partial, tmp_path / "partial.pth")
         load_imagenet_backbone(resnet50((2, 3)), str(tmp_path / "partial.pth"))
 
 
