@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -38,8 +39,11 @@ def _run(cmd, cwd, timeout=300, check=True):
 def installed(tmp_path_factory):
     """(bin folder, console script names) of a fresh venv holding only the built wheel."""
     root = tmp_path_factory.mktemp("wheel")
+    source = root / "source"  # a copy, so the build leaves no build/ or egg-info in the checkout
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",
+                                                                "__pycache__", ".*_cache", "results", "*output*"))
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", root / "dist",
-          REPO], cwd=root)
+          source], cwd=root)
     wheel = next((root / "dist").glob("siamkpn-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
