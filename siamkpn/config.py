@@ -85,10 +85,11 @@ def _defaults() -> CN:
     # The run fails (exit 1, no final snapshot) when the last epoch skipped more than this fraction of its
     # steps: its weights are then not the result of the configured training. Earlier epochs only warn.
     _C.TRAIN.MAX_BAD_FRACTION = 0.1
-    # A snapshot holding a float parameter or buffer of larger magnitude is never written (the run stops):
-    # the weights have blown up. Healthy models stay below ~1e5 (the largest value, backbone.bn1's running
-    # variance on raw 0-255 pixels, is ~2e4); a diverged one reaches 1e30 or inf.
-    _C.TRAIN.MAX_WEIGHT_ABS = 1e10
+    # Blown-up weights are never snapshotted (the run stops instead): a parameter beyond this magnitude, a
+    # float buffer beyond its square (BN running variances are squared activations), or any non-finite value.
+    # Healthy models stay far below: parameters ~1e2, backbone.bn1's running variance ~2e4 on raw 0-255
+    # pixels; a diverging run reaches 1e6 after one Adam step at BASE_LR 1e6, and then 1e30 or inf.
+    _C.TRAIN.MAX_WEIGHT_ABS = 1e4
     # A finite total loss above this logs a warning (first time per epoch, then a count at the epoch's end):
     # training starts below ~1e3 (focal heat-map loss of an untrained head) and falls from there.
     _C.TRAIN.HUGE_LOSS = 1e4

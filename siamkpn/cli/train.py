@@ -12,9 +12,9 @@ import torch
 
 from siamkpn.cli.common import add_debug_flag, run_tool
 from siamkpn.config import load_cfg
-from siamkpn.datasets.training_set import TrainingSet, worker_init_fn
+from siamkpn.datasets.training_set import DATA_ROOT_ENV, TrainingSet, resolve_data_root, worker_init_fn
 from siamkpn.engine.distributed import cleanup, init_distributed
-from siamkpn.engine.trainer import Trainer, TrainingDiverged, latest_snapshot
+from siamkpn.engine.trainer import Trainer
 from siamkpn.models.backbone.torchvision_weights import load_imagenet_backbone
 from siamkpn.models.checkpoint import load_checkpoint
 from siamkpn.models.model_builder import ModelBuilder
@@ -27,7 +27,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description="SiamKPN training")
     p.add_argument("--cfg", "--config", dest="cfg", required=True, help="experiment config.yaml")
     p.add_argument("--data-root", default=None, help="folder that relative DATASET.*.ROOT/ANNO resolve against")
-    p.add_argument("--resume", default=None, help="'auto' (latest snapshot in TRAIN.SNAPSHOT_DIR) or a path")
+    p.add_argument("--resume", default=None,
+                   help="'auto' (newest readable snapshot in TRAIN.SNAPSHOT_DIR) or a snapshot path")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--local_rank", "--local-rank", type=int, default=-1, help="set by torch.distributed.launch")
@@ -53,9 +54,18 @@ def setup_logging(log_dir: str, rank: int) -> None:
                         format="[%(asctime)s %(name)s %(levelname)s] %(message)s")
 
 
+def _check_data_root(cfg, data_root) -> None:
+    """A missing data root fails here, by name, before the model is built."""
+    root = resolve_data_root(cfg, data_root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"data root not found: {root} (from --data-root, DATASET.DATA_ROOT or "
+                                f"${DATA_ROOT_ENV})")
+
+
 def _main(argv=None) -> int:
     args = parse_args(argv)
     cfg = load_cfg(args.cfg, args.opts)
+    _check_data_root(cfg, args.data_root)
     dist = init_distributed(args.device, args.local_rank)
     setup_logging(cfg.TRAIN.LOG_DIR, dist.rank)
     log = logging.getLogger("siamkpn.train")
@@ -74,16 +84,12 @@ def _main(argv=None) -> int:
     trainer = Trainer(cfg, model, train_set, dist, progress=not args.no_progress, worker_init_fn=worker_init_fn)
     resume = args.resume or cfg.TRAIN.RESUME
     if resume == "auto":
-        resume = latest_snapshot(cfg.TRAIN.SNAPSHOT_DIR)
-        if resume is None:
+        if trainer.resume_latest() is None:
             log.info("no snapshot in %s: starting from scratch", cfg.TRAIN.SNAPSHOT_DIR)
-    if resume:
+    elif resume:
         trainer.resume(resume)
     try:
-        trainer.fit()
-    except TrainingDiverged as err:
-        log.error("%s", err)
-        return 2
+        trainer.fit()  # TrainingDiverged (logged) reaches run_tool: one line, exit 1
     finally:
         cleanup()
     return 0

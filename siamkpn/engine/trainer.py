@@ -1,26 +1,33 @@
 """The training loop: epochs of (data -> losses -> clipped step), with the pysot hooks made explicit:
 learning-rate schedule, backbone unfreezing at BACKBONE.TRAIN_EPOCH, snapshots, logging, exact resume
-and protection against non-finite losses."""
+and protection against divergence: non-finite losses skip their step, huge losses warn, and a run whose
+weights blew up or whose last epoch skipped too many steps stops with TrainingDiverged instead of
+writing a snapshot of them."""
 from __future__ import annotations
 
-import glob
 import logging
 import os
-import random
-import re
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 from yacs.config import CfgNode
 
 from siamkpn.datasets.training_set import before_worker_fork
 from siamkpn.engine.distributed import DistInfo, all_reduce_mean
+from siamkpn.engine.epoch_sampler import EpochShardSampler
 from siamkpn.engine.lr_scheduler import EpochLR
+from siamkpn.engine.rng_state import rng_state, set_rng_state
+from siamkpn.engine.snapshots import (
+    latest_snapshot,
+    read_newest_snapshot,
+    remove_leftovers,
+    snapshot_path,
+    weight_problem,
+)
 from siamkpn.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from siamkpn.utils.device import cpu_has_native_bf16
 
@@ -31,78 +38,9 @@ LOSS_KEYS = ("total_loss", "heatmap_loss", "offsets_loss", "objsize_loss")
 
 
 class TrainingDiverged(RuntimeError):
-    """Too many consecutive non-finite losses; the last good snapshot is kept."""
+    """Training stopped: unusable weights or too many skipped steps; earlier snapshots are kept, none of these."""
 
     exit_code = 1  # a failure while running, not bad input
-
-
-def snapshot_path(snapshot_dir: str, epoch: int) -> str:
-    return os.path.join(snapshot_dir, f"checkpoint_e{epoch}.pth")
-
-
-def latest_snapshot(snapshot_dir: str) -> Optional[str]:
-    """The snapshot with the highest epoch number in `snapshot_dir`, or None."""
-    found = []
-    for path in glob.glob(os.path.join(snapshot_dir, "checkpoint_e*.pth")):
-        match = re.fullmatch(r"checkpoint_e(\d+)\.pth", os.path.basename(path))
-        if match:
-            found.append((int(match.group(1)), path))
-    return max(found)[1] if found else None
-
-
-def _rng_state() -> Dict[str, Any]:
-    """Every RNG's state as tensors and plain numbers, so snapshots load with weights_only=True."""
-    version, py_state, gauss = random.getstate()
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": {"version": version, "state": torch.tensor(py_state, dtype=torch.int64), "gauss": gauss},
-             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                       "has_gauss": int(has_gauss), "cached": float(cached)},
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
-    npy = state["numpy"]
-    np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
-                         npy["cached"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class EpochShardSampler(Sampler):
-    """This rank's share of one epoch's sample indices, whole batches only.
-
-    A dataset with `epoch_indices(epoch)` (TrainingSet: every index is a distinct, already shuffled
-    sample) decides the epoch's indices; any other dataset is permuted with a seed per epoch. Ranks take
-    interleaved slices, so N processes see disjoint samples and a resumed epoch sees the same ones.
-    """
-
-    def __init__(self, dataset: Dataset, rank: int, world_size: int, batch_size: int, seed: int) -> None:
-        self.dataset, self.rank, self.world, self.batch, self.seed = dataset, rank, world_size, batch_size, seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _indices(self) -> List[int]:
-        if hasattr(self.dataset, "epoch_indices"):
-            indices = list(self.dataset.epoch_indices(self.epoch))
-        else:
-            gen = torch.Generator().manual_seed(self.seed + self.epoch)
-            indices = torch.randperm(len(self.dataset), generator=gen).tolist()
-        usable = len(indices) // (self.world * self.batch) * (self.world * self.batch)
-        return indices[:usable][self.rank::self.world]
-
-    def __iter__(self):
-        return iter(self._indices())
-
-    def __len__(self) -> int:
-        return len(self._indices())
 
 
 class Trainer:
@@ -130,8 +68,11 @@ class Trainer:
         self.schedule = EpochLR(cfg.TRAIN)
         self.snapshot_dir = cfg.TRAIN.SNAPSHOT_DIR
         self.start_epoch = cfg.TRAIN.START_EPOCH
-        self.bad_steps = 0
-        self.skipped_steps = 0
+        self.bad_steps = 0  # consecutive skipped steps
+        self.skipped_steps = 0  # skipped steps in all
+        self.epoch_skipped = 0
+        self.epoch_huge: List[float] = []  # this epoch's finite losses above TRAIN.HUGE_LOSS
+        self.last_snapshot: Optional[str] = None  # the newest good snapshot: resumed from or written by this run
         self.writer = None
         self._optimizer_state: Optional[Dict[str, Any]] = None
         self.optimizer: Optional[torch.optim.Optimizer] = None
@@ -202,6 +143,7 @@ class Trainer:
                 self.optimizer.load_state_dict(self._optimizer_state)
                 self._optimizer_state = None
         self.schedule.apply(self.optimizer, epoch)
+        self.epoch_skipped, self.epoch_huge = 0, []
         self.sampler.set_epoch(epoch)
         if hasattr(self.train_set, "set_epoch"):
             self.train_set.set_epoch(epoch)
@@ -209,11 +151,21 @@ class Trainer:
     # ------------------------------------------------------------------ snapshots
     def resume(self, path: str) -> None:
         """Continue from snapshot `path`: model, optimizer, epoch and RNG state, so the run continues exactly."""
-        ckpt = read_checkpoint(path, map_location="cpu")
-        load_checkpoint(self.model, path, strict=True)
-        if "epoch" not in ckpt:
+        self._restore(read_checkpoint(path, map_location="cpu"), path)
+
+    def resume_latest(self) -> Optional[str]:
+        """`--resume auto`: continue from the newest snapshot that reads (unreadable ones are skipped with a
+        warning); returns its path, or None when TRAIN.SNAPSHOT_DIR holds none."""
+        found = read_newest_snapshot(self.snapshot_dir)
+        if found is not None:
+            self._restore(found[1], found[0])
+        return found[0] if found else None
+
+    def _restore(self, ckpt: Any, path: str) -> None:
+        if not isinstance(ckpt, dict) or "epoch" not in ckpt:
             raise ValueError(f"{path} is a model checkpoint without training state (no 'epoch'): use it as "
                              "BACKBONE.PRETRAINED / TRAIN.PRETRAINED instead of resuming from it")
+        load_checkpoint(self.model, path, strict=True)
         self.start_epoch = int(ckpt["epoch"])
         # At BACKBONE.TRAIN_EPOCH the optimizer is rebuilt with new groups (as an uninterrupted run does), so
         # the saved state applies only while the trainable backbone layers stay the same.
@@ -221,22 +173,44 @@ class Trainer:
             self._optimizer_state = ckpt.get("optimizer")
         rng = ckpt.get("rng", {}).get(str(self.dist.rank))
         if rng is not None:
-            _set_rng_state(rng)
+            set_rng_state(rng)
+        self.last_snapshot = path
         logger.info("resumed from %s at epoch %d", path, self.start_epoch)
 
+    def _last_good(self) -> str:
+        if self.last_snapshot is None:
+            return "no good snapshot of this run exists"
+        return f"the last good snapshot is {self.last_snapshot}"
+
+    def _diverged(self, message: str) -> None:
+        """Log `message` (train.log keeps it) and stop the run with it."""
+        logger.error("%s", message)
+        raise TrainingDiverged(message)
+
+    def _check_weights(self, epoch: int, path: str) -> None:
+        """Stop (on every rank) instead of snapshotting weights that are non-finite or blown up."""
+        problem = weight_problem(self.model, self.cfg.TRAIN.MAX_WEIGHT_ABS)
+        flag = torch.tensor([0.0 if problem is None else 1.0], device=self.dist.device)
+        if all_reduce_mean(flag).item() > 0:
+            self._diverged(f"training diverged: after epoch {epoch} {problem or 'another process has unusable weights'}"
+                           f"; snapshot {path} not written (lower TRAIN.BASE_LR?); {self._last_good()}")
+
     def save(self, epoch: int) -> str:
-        """Write `checkpoint_e{epoch}.pth` atomically (rank 0), with every rank's RNG state."""
-        rng = {str(self.dist.rank): _rng_state()}
+        """Write `checkpoint_e{epoch}.pth` atomically (rank 0), with every rank's RNG state; TrainingDiverged
+        instead when the weights are unusable."""
+        path = snapshot_path(self.snapshot_dir, epoch)
+        self._check_weights(epoch, path)
+        rng = {str(self.dist.rank): rng_state()}
         if self.dist.distributed:
             gathered: List[Any] = [None] * self.dist.world_size
             torch.distributed.all_gather_object(gathered, rng)
             rng = {k: v for part in gathered for k, v in part.items()}
-        path = snapshot_path(self.snapshot_dir, epoch)
         if self.dist.rank == 0:
             save_checkpoint({"epoch": epoch, "state_dict": self.model.state_dict(),
                              "optimizer": self.optimizer.state_dict(), "rng": rng,
                              "trainable_backbone": self._backbone_trainable(epoch - 1),
                              "cfg": self.cfg.dump()}, path)
+        self.last_snapshot = path
         return path
 
     # ------------------------------------------------------------------ the loop
@@ -264,47 +238,81 @@ class Trainer:
                     b.copy_(saved)
             self.bad_steps += 1
             self.skipped_steps += 1
+            self.epoch_skipped += 1
             logger.warning("non-finite loss (%s); step skipped (%d in a row)", float(loss.detach()), self.bad_steps)
             if self.bad_steps >= self.cfg.TRAIN.MAX_BAD_STEPS:
-                raise TrainingDiverged(f"{self.bad_steps} consecutive non-finite losses; stopping. The last good "
-                                       f"snapshot in {self.snapshot_dir} is intact (lower TRAIN.BASE_LR?)")
+                self._diverged(f"{self.bad_steps} consecutive non-finite losses (TRAIN.MAX_BAD_STEPS); stopping "
+                               f"(lower TRAIN.BASE_LR?); {self._last_good()}")
             return None
         self.bad_steps = 0
         loss.backward()
         if self.cfg.TRAIN.GRAD_CLIP > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.TRAIN.GRAD_CLIP)
         self.optimizer.step()
-        return {k: float(v.detach()) for k, v in outputs.items() if k in LOSS_KEYS}
+        losses = {k: float(v.detach()) for k, v in outputs.items() if k in LOSS_KEYS}
+        if losses["total_loss"] > self.cfg.TRAIN.HUGE_LOSS:
+            if not self.epoch_huge:  # the first of the epoch; _end_epoch counts the rest
+                logger.warning("huge loss %.3g (more than TRAIN.HUGE_LOSS %g): training may be diverging "
+                               "(lower TRAIN.BASE_LR?)", losses["total_loss"], self.cfg.TRAIN.HUGE_LOSS)
+            self.epoch_huge.append(losses["total_loss"])
+        return losses
 
     def fit(self) -> None:
         """Run epochs start_epoch .. EPOCH-1, saving `checkpoint_e{epoch+1}.pth` after each."""
-        from tqdm import tqdm
-
         if self.dist.rank == 0:
             os.makedirs(self.snapshot_dir, exist_ok=True)
+            removed = remove_leftovers(self.snapshot_dir)
+            if removed:
+                logger.info("removed %d temporary file(s) of interrupted snapshot writes: %s", len(removed),
+                            ", ".join(os.path.basename(p) for p in removed))
             from tensorboardX import SummaryWriter
 
             self.writer = SummaryWriter(self.cfg.TRAIN.LOG_DIR)
-        total_epochs = self.cfg.TRAIN.EPOCH
-        for epoch in range(self.start_epoch, total_epochs):
-            self._prepare_epoch(epoch)
-            bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{total_epochs}", disable=not self.progress,
-                       dynamic_ncols=True)
+        try:
+            for epoch in range(self.start_epoch, self.cfg.TRAIN.EPOCH):
+                self._run_epoch(epoch)
+                self._end_epoch(epoch)
+                path = self.save(epoch + 1)
+                if self.dist.rank == 0:
+                    logger.info("epoch %d done; snapshot %s", epoch + 1, path)
+        finally:  # the event file keeps the losses up to a divergence
+            if self.writer is not None:
+                self.writer.close()
+
+    def _run_epoch(self, epoch: int) -> None:
+        """The steps of one epoch (the snapshot is written by `fit`)."""
+        from tqdm import tqdm
+
+        self._prepare_epoch(epoch)
+        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.cfg.TRAIN.EPOCH}", disable=not self.progress,
+                   dynamic_ncols=True)
+        data_start = time.time()
+        for it, batch in enumerate(bar):
+            data_time = time.time() - data_start
+            step_start = time.time()
+            losses = self._step(self._to_device(batch))
+            step_time = time.time() - step_start
+            global_step = epoch * len(self.loader) + it
+            if losses is not None and self.dist.rank == 0:
+                self._log(losses, global_step, data_time, step_time, bar, it)
             data_start = time.time()
-            for it, batch in enumerate(bar):
-                data_time = time.time() - data_start
-                step_start = time.time()
-                losses = self._step(self._to_device(batch))
-                step_time = time.time() - step_start
-                global_step = epoch * len(self.loader) + it
-                if losses is not None and self.dist.rank == 0:
-                    self._log(losses, global_step, data_time, step_time, bar, it)
-                data_start = time.time()
-            path = self.save(epoch + 1)
-            if self.dist.rank == 0:
-                logger.info("epoch %d done; snapshot %s", epoch + 1, path)
-        if self.writer is not None:
-            self.writer.close()
+
+    def _end_epoch(self, epoch: int) -> None:
+        """Report the epoch's huge losses and skipped steps; stop when the last epoch skipped too many."""
+        steps, limit = len(self.loader), self.cfg.TRAIN.MAX_BAD_FRACTION
+        if self.epoch_huge:
+            logger.warning("epoch %d: %d of %d steps had a loss above TRAIN.HUGE_LOSS %g (largest %.3g)", epoch + 1,
+                           len(self.epoch_huge), steps, self.cfg.TRAIN.HUGE_LOSS, max(self.epoch_huge))
+        if not self.epoch_skipped:
+            return
+        too_many = self.epoch_skipped / steps > limit
+        if too_many and epoch + 1 == self.cfg.TRAIN.EPOCH:
+            # its weights are not the result of the configured training: no final snapshot that looks finished
+            self._diverged(f"the last epoch ({epoch + 1}) skipped {self.epoch_skipped} of {steps} steps for "
+                           f"non-finite losses (more than TRAIN.MAX_BAD_FRACTION {limit:g}); snapshot "
+                           f"{snapshot_path(self.snapshot_dir, epoch + 1)} not written; {self._last_good()}")
+        logger.warning("epoch %d skipped %d of %d steps for non-finite losses%s", epoch + 1, self.epoch_skipped,
+                       steps, f" (more than TRAIN.MAX_BAD_FRACTION {limit:g})" if too_many else "")
 
     def _log(self, losses: Dict[str, float], step: int, data_time: float, step_time: float, bar, it: int) -> None:
         lr = self.optimizer.param_groups[-1]["lr"]

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping
 
 import torch
 import torch.nn as nn
+
+from siamkpn.utils.atomic import atomic_write
 
 __all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "extract_state_dict", "load_checkpoint",
            "load_pretrained_backbone", "save_checkpoint"]
@@ -99,15 +100,10 @@ def load_pretrained_backbone(backbone: nn.Module, path: str) -> LoadReport:
 
 
 def save_checkpoint(obj: Dict[str, Any], path: str) -> None:
-    """torch.save to a temporary file in the same folder, then an atomic rename: no half-written snapshot."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".pth", dir=folder)
-    os.close(fd)
+    """torch.save `obj` atomically (siamkpn.utils.atomic): `path` holds the old file or the whole new one."""
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        atomic_write(path, lambda f: torch.save(obj, f), binary=True)
+    except OSError as err:  # disk full, quota: torch's message does not say which file
+        if err.errno is None:
+            raise OSError(f"cannot write checkpoint {path}: {err}") from err
+        raise type(err)(err.errno, f"cannot write checkpoint {path}: {err.strerror}") from err

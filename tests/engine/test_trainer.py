@@ -1,21 +1,33 @@
-"""The training loop: snapshots, backbone unfreezing, exact resume and non-finite losses."""
+"""The training loop: snapshots, backbone unfreezing, exact resume, non-finite losses and divergence."""
 from __future__ import annotations
+
+import errno
+import logging
+import os
 
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import Dataset
 
-from helpers import tiny_cfg
+from helpers import tiny_cfg, torch_threads
 from siamkpn.datasets.targets import KeypointTarget
 from siamkpn.engine.distributed import DistInfo
 from siamkpn.engine.trainer import Trainer, TrainingDiverged, latest_snapshot
-from siamkpn.models.checkpoint import read_checkpoint
+from siamkpn.models.checkpoint import CheckpointError, read_checkpoint
 from siamkpn.models.model_builder import ModelBuilder
+from siamkpn.utils.atomic import temp_files
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with torch_threads(1):  # tiny steps stall on OpenMP barriers with two threads on a shared 2-core machine
+        yield
 
 
 class RandomPairs(Dataset):
-    """Deterministic random crops with real keypoint labels; the sample depends on (index, epoch)."""
+    """Deterministic random crops with real keypoint labels; the sample depends on (index, epoch).
+    `poison`: True (every sample) or a set of indices whose template is NaN (a non-finite loss)."""
 
     def __init__(self, cfg, n=4, poison=False):
         self.cfg, self.n, self.poison, self.epoch = cfg, n, poison, 0
@@ -33,7 +45,7 @@ class RandomPairs(Dataset):
         w, h = rng.uniform(30, 90, 2)
         hm, off, size = self.target(np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]), 31, neg=False)
         template = rng.uniform(0, 255, (3, 127, 127)).astype(np.float32)
-        if self.poison:
+        if self.poison is True or (self.poison and i in self.poison):
             template[:] = np.nan
         return {"template": template, "search": rng.uniform(0, 255, (3, 255, 255)).astype(np.float32),
                 "label_heatmap": hm, "label_offsets": off, "label_objsize": size}
@@ -107,8 +119,9 @@ def test_non_finite_losses_skip_then_stop_keeping_last_snapshot(tmp_path):
     bad = _trainer(cfg2, poison=True)
     bad.resume(str(snap))
     weights = {k: v.clone() for k, v in bad.model.state_dict().items()}
-    with pytest.raises(TrainingDiverged, match="2 consecutive non-finite"):
+    with pytest.raises(TrainingDiverged, match="2 consecutive non-finite") as err:
         bad.fit()
+    assert f"the last good snapshot is {snap}" in str(err.value)  # named, since it exists
     assert bad.skipped_steps == 2
     assert snap.read_bytes() == before and not (tmp_path / "snapshot" / "checkpoint_e2.pth").exists()
     for k, v in weights.items():
@@ -136,3 +149,135 @@ def test_amp_and_channels_last_steps_follow_the_float32_step(tmp_path, amp, chan
     assert fp32_grads.shape == other_grads.shape and torch.isfinite(other_grads).all()
     relative = float((fp32_grads - other_grads).abs().max() / fp32_grads.abs().max())
     assert relative < (0.1 if amp else 1e-3)
+
+
+def _snapshots(cfg):
+    return sorted(os.listdir(cfg.TRAIN.SNAPSHOT_DIR)) if os.path.isdir(cfg.TRAIN.SNAPSHOT_DIR) else []
+
+
+def test_divergence_from_scratch_claims_no_snapshot(tmp_path):
+    cfg = _cfg(tmp_path, epochs=1)
+    cfg.TRAIN.MAX_BAD_STEPS = 2
+    with pytest.raises(TrainingDiverged, match="no good snapshot of this run exists") as err:
+        _trainer(cfg, poison=True).fit()
+    assert "last good snapshot is" not in str(err.value) and _snapshots(cfg) == []
+
+
+def test_last_epoch_skipping_too_many_steps_fails_without_a_final_snapshot(tmp_path):
+    """1 of the epoch's 2 steps has a NaN loss: fewer than MAX_BAD_STEPS in a row, but half the epoch."""
+    cfg = _cfg(tmp_path, epochs=1)
+    with pytest.raises(TrainingDiverged, match=r"last epoch \(1\) skipped 1 of 2 steps.*MAX_BAD_FRACTION 0\.1.*"
+                                               r"checkpoint_e1\.pth not written"):
+        _trainer(cfg, poison={0}).fit()
+    assert _snapshots(cfg) == []
+    cfg.TRAIN.MAX_BAD_FRACTION = 0.5  # "more than": exactly half is still accepted
+    trainer = _trainer(cfg, poison={0})
+    trainer.fit()
+    assert trainer.skipped_steps == 1 and _snapshots(cfg) == ["checkpoint_e1.pth"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e30])
+def test_unusable_weights_are_never_snapshotted(tmp_path, value):
+    cfg = _cfg(tmp_path, epochs=2)
+    trainer = _trainer(cfg)
+    trainer._prepare_epoch(0)
+    good = trainer.save(1)
+    with torch.no_grad():
+        trainer.model.kpn_head.kpn0.heatmap.head1[1].bias[0] = value
+    problem = r"'kpn_head\.kpn0\.heatmap\.head1\.1\.bias' (holds non-finite|reaches 1e\+30)"
+    with pytest.raises(TrainingDiverged, match=problem) as err:
+        trainer.save(2)
+    assert "checkpoint_e2.pth not written" in str(err.value) and f"the last good snapshot is {good}" in str(err.value)
+    assert _snapshots(cfg) == ["checkpoint_e1.pth"]
+
+
+def test_blown_up_buffer_is_caught_but_large_healthy_bn_variance_is_not(tmp_path):
+    cfg = _cfg(tmp_path, epochs=1)
+    trainer = _trainer(cfg)
+    trainer._prepare_epoch(0)
+    var = trainer.model.backbone.bn1.running_var
+    var.fill_(2e4)  # raw 0-255 pixels give the first BN variances of this order
+    trainer.save(1)
+    var.fill_(1e9)
+    with pytest.raises(TrainingDiverged, match=r"backbone\.bn1\.running_var' reaches 1e\+09"):
+        trainer.save(1)
+
+
+def test_huge_learning_rate_warns_and_stops_before_a_snapshot(tmp_path, caplog):
+    """--opts TRAIN.BASE_LR 1e6: finite but huge losses warn, and the blown-up weights are not snapshotted."""
+    cfg = _cfg(tmp_path, epochs=1)
+    cfg.TRAIN.BASE_LR = cfg.TRAIN.LR.KWARGS.start_lr = 1e6
+    cfg.TRAIN.LR.KWARGS.end_lr = 1e5
+    with caplog.at_level(logging.WARNING, logger="siamkpn.train"):
+        with pytest.raises(TrainingDiverged, match=r"reaches .*MAX_WEIGHT_ABS.*checkpoint_e1\.pth not written"):
+            _trainer(cfg).fit()
+    assert any("huge loss" in r.getMessage() for r in caplog.records)
+    assert any("1 of 2 steps had a loss above TRAIN.HUGE_LOSS" in r.getMessage() for r in caplog.records)
+    assert any(r.levelno == logging.ERROR and "not written" in r.getMessage() for r in caplog.records)  # logged
+    assert _snapshots(cfg) == []
+
+
+def test_disk_full_while_saving_names_the_snapshot_and_keeps_the_previous_one(tmp_path, monkeypatch):
+    cfg = _cfg(tmp_path, epochs=2)
+    trainer = _trainer(cfg)
+    trainer._prepare_epoch(0)
+    previous = open(trainer.save(1), "rb").read()
+
+    def disk_full(obj, f):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as torch.save writing to a full disk
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    for epoch in (1, 2):  # replacing a snapshot, writing a new one
+        with pytest.raises(OSError, match=rf"cannot write checkpoint .*checkpoint_e{epoch}\.pth: No space") as err:
+            trainer.save(epoch)
+        assert err.value.errno == errno.ENOSPC
+    assert _snapshots(cfg) == ["checkpoint_e1.pth"] and temp_files(cfg.TRAIN.SNAPSHOT_DIR) == []
+    assert open(os.path.join(cfg.TRAIN.SNAPSHOT_DIR, "checkpoint_e1.pth"), "rb").read() == previous
+
+
+def test_snapshots_get_the_users_umask_permissions(tmp_path):
+    cfg = _cfg(tmp_path, epochs=1)
+    trainer = _trainer(cfg)
+    trainer._prepare_epoch(0)
+    old = os.umask(0o027)
+    try:
+        path = trainer.save(1)
+    finally:
+        os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == 0o640  # not mkstemp's owner-only 0600
+
+
+def test_start_removes_leftovers_of_interrupted_saves(tmp_path, caplog):
+    cfg = _cfg(tmp_path, epochs=1)
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    for name in (".checkpoint_e1.pth.k2j3h4.partial", ".tmp_abc123.pth", "checkpoint_e1.pth", "notes.txt"):
+        (folder / name).write_bytes(b"x")
+    trainer = _trainer(cfg)
+    trainer.start_epoch = cfg.TRAIN.EPOCH  # nothing left to train: only the start-up work runs
+    with caplog.at_level(logging.INFO, logger="siamkpn.train"):
+        trainer.fit()
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint_e1.pth", "notes.txt"]
+    assert any("removed 2 temporary file(s)" in r.getMessage() and ".tmp_abc123.pth" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_resume_auto_falls_back_to_the_newest_intact_snapshot(tmp_path, caplog):
+    cfg = _cfg(tmp_path, epochs=3)
+    trainer = _trainer(cfg)
+    trainer._prepare_epoch(0)
+    first, second = trainer.save(1), trainer.save(2)
+    data = open(second, "rb").read()
+    with open(second, "wb") as f:
+        f.write(data[: len(data) // 2])  # truncated, as by a full disk or an interrupted copy
+    resumed = _trainer(cfg)
+    with caplog.at_level(logging.WARNING, logger="siamkpn.train"):
+        assert resumed.resume_latest() == first
+    assert resumed.start_epoch == 1 and resumed.last_snapshot == first
+    assert any("skipping unreadable snapshot" in r.getMessage() and second in r.getMessage() for r in caplog.records)
+    with open(first, "wb") as f:
+        f.write(b"garbage")
+    with pytest.raises(CheckpointError, match="no snapshot in .* can be read"):
+        _trainer(cfg).resume_latest()
+    empty = _cfg(tmp_path / "empty")
+    assert _trainer(empty).resume_latest() is None

@@ -114,9 +114,8 @@ def test_save_is_atomic(models, tmp_path, monkeypatch):
     save_checkpoint({"epoch": 1, "state_dict": src.state_dict()}, str(target))
     good = target.read_bytes()
 
-    def broken_save(obj, path):
-        with open(path, "wb") as f:
-            f.write(b"partial")
+    def broken_save(obj, f):  # save_checkpoint hands torch.save the open temporary file
+        f.write(b"partial")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(torch, "save", broken_save)
