@@ -6,8 +6,8 @@ from a seeded shuffle of the sub-datasets' NUM_USE picks and every random draw (
 augmentation) from its own generator. So DataLoader workers and ranks, which receive different
 indices, draw different samples, and a resumed epoch sees exactly the samples it would have seen.
 
-A crop that cannot be read is logged with its path, counted in `skipped`, and the sample is replaced
-by another one chosen deterministically from (seed, i).
+A crop that cannot be read (missing, truncated, corrupt) is logged with its path and the reason, counted in
+`skipped`, and the sample is replaced by another one chosen deterministically from (seed, i).
 """
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from .augmentation import Augmentation
+from .image_file import truncation
 from .prepare.crop import CONTEXT_AMOUNT
 from .sub_dataset import Sample, SubDataset
 
-__all__ = ["TrainingSet", "Pair", "resolve_data_root", "resolve_path", "worker_init_fn"]
+__all__ = ["TrainingSet", "Pair", "read_crop", "resolve_data_root", "resolve_path", "worker_init_fn"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,21 @@ def before_worker_fork() -> None:
     work once workers exist, so one OpenCV thread there costs nothing.
     """
     cv2.setNumThreads(1)
+
+
+def read_crop(path: str) -> Tuple[Optional[np.ndarray], str]:
+    """(BGR image, "") of a crop file, or (None, why) when it is missing, truncated or cannot be decoded."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        return None, f"missing or unreadable: {err.strerror or type(err).__name__}"
+    # OpenCV decodes a cut JPEG with grey rows and no error: such a crop would train on a wrong image
+    problem = truncation(data)
+    if problem is not None:
+        return None, problem
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    return (image, "") if image is not None else (None, "corrupt: cannot be decoded")
 
 
 def _seed_key(seed: int) -> int:
@@ -198,11 +214,11 @@ class TrainingSet(Dataset):
             pair = self.plan(index, attempt)
             images = []
             for sample in (pair.template, pair.search):
-                image = cv2.imread(sample.path, cv2.IMREAD_COLOR)
+                image, problem = read_crop(sample.path)
                 if image is None:
                     self.skipped += 1
-                    logger.warning("cannot read training crop %s (missing or corrupt); sample %d replaced "
-                                   "(%d skipped so far in this process)", sample.path, index, self.skipped)
+                    logger.warning("cannot read training crop %s (%s); sample %d replaced "
+                                   "(%d skipped so far in this process)", sample.path, problem, index, self.skipped)
                     break
                 images.append(image)
             else:

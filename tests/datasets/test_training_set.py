@@ -234,6 +234,32 @@ def test_corrupt_and_missing_crops_are_replaced_and_counted(mask_set, tmp_path, 
         np.testing.assert_array_equal(again[i]["search"], items[i]["search"])
 
 
+def test_truncated_crops_are_replaced_counted_and_named(mask_set, tmp_path, caplog):
+    root = tmp_path / "cut"
+    anno = json.load(open(mask_set / "train.json"))
+    cut = {}
+    for name in ("v0", "v1"):
+        os.makedirs(root / "crop511" / name)
+        for frame in anno[name]["00"]:
+            data = open(crop_path(str(mask_set / "crop511"), name, int(frame), "00"), "rb").read()
+            path = crop_path(str(root / "crop511"), name, int(frame), "00")
+            with open(path, "wb") as f:
+                f.write(data[: len(data) // 2] if name == "v1" else data)  # v1: every crop cut in half
+            if name == "v1":
+                cut[path] = cv2.imread(path, cv2.IMREAD_COLOR)
+    # OpenCV alone reads each cut crop as a full 511x511 image (grey below the cut): it would be trained on
+    assert all(img is not None and img.shape == (511, 511, 3) for img in cut.values())
+    _write_json(str(root / "train.json"), {"v0": anno["v0"], "v1": anno["v1"]})
+    ds = TrainingSet(_cfg(per_epoch=10, NEG=0.0), data_root=str(root), seed=3)
+    with caplog.at_level(logging.WARNING):
+        items = [ds[i] for i in range(len(ds))]
+    planned_cut = sum(ds.plan(i).template.video == 1 for i in range(len(ds)))
+    assert planned_cut >= 2 and ds.skipped >= planned_cut
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("truncated JPEG" in m and any(p in m for p in cut) for m in messages)
+    assert len(items) == len(ds)
+
+
 @pytest.mark.parametrize("content, fragment", [
     ('{"v": {"00": {"000000": [1, 2, 3]}}}', "video 'v' track '00' frame '000000'"),
     ('{"v": {"00": {"000000": [1, "a", 3, 4]}}}', "frame '000000'"),

@@ -315,6 +315,23 @@ def test_missing_and_corrupt_frames_name_the_file(tmp_path):
         _ = v.width
 
 
+def test_truncated_frames_are_an_error_naming_the_file(tmp_path):
+    img = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    (tmp_path / "S/img").mkdir(parents=True)
+    for name, ext in (("0001", ".jpg"), ("0002", ".png")):
+        data = cv2.imencode(ext, img)[1].tobytes()
+        (tmp_path / f"S/img/{name}.jpg").write_bytes(data[: len(data) * 2 // 3])  # cut short, as by a full disk
+    _write(tmp_path / "S/groundtruth_rect.txt", _boxes(2))
+    v = create("OTB100", tmp_path)["S"]
+    # cv2.imread alone returns a full-size frame for the cut JPEG (grey rows) and the test would track it
+    with pytest.raises(FrameReadError, match=r"truncated JPEG.*S/img/0001\.jpg"):
+        v.load_frame(0)
+    with pytest.raises(FrameReadError, match=r"truncated PNG.*S/img/0002\.jpg"):  # the content decides, not the name
+        v.load_frame(1)
+    with pytest.raises(FrameReadError, match=r"S/img/0001\.jpg"):
+        create("OTB100", tmp_path, load_img=True)
+
+
 def test_json_errors(tmp_path):
     _write(tmp_path / "VOT2018.json", '{"v": {"img_names": ["a.jpg"], "gt_rect": [[1, 2, 3]]}}')
     with pytest.raises(DatasetError, match=r"VOT2018.json: video 'v': frame 0: 3 values"):

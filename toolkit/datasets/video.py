@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from toolkit import results as R
+from toolkit.datasets.image_file import truncation
 from toolkit.datasets.parse import DatasetError
 
 __all__ = ["Video", "Dataset", "FrameReadError", "VOT_TAGS"]
@@ -24,10 +25,16 @@ class FrameReadError(OSError):
 
 
 def read_image(path: str) -> np.ndarray:
-    """Read a frame with OpenCV (BGR); raise naming the file when it is missing or corrupt."""
+    """Read a frame with OpenCV (BGR); raise naming the file when it is missing, truncated or corrupt."""
     if not os.path.isfile(path):
         raise FrameReadError(f"frame not found: {path}")
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    with open(path, "rb") as f:
+        data = f.read()
+    # OpenCV would decode a cut JPEG with grey rows and no error: check the end marker first
+    problem = truncation(data)
+    if problem is not None:
+        raise FrameReadError(f"{problem} (the file was cut short; copy or extract it again): {path}")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if img is None:
         raise FrameReadError(f"cannot decode frame (corrupt or not an image): {path}")
     return img
