@@ -12,8 +12,9 @@ import pytest
 
 from siamkpn.config import get_cfg
 from siamkpn.datasets.prepare import prepare
-from siamkpn.datasets.prepare.crop import INSTANCE_SIZE, crop_like_siamfc, crop_path, search_region
+from siamkpn.datasets.prepare.crop import INSTANCE_SIZE, crop_like_siamfc, crop_path, search_region, write_image_atomic
 from siamkpn.datasets.training_set import TrainingSet
+from siamkpn.utils.atomic import temp_files
 
 W, H = 160, 120
 COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]  # BGR: red, green, blue objects
@@ -205,7 +206,7 @@ def test_resume_skips_finished_crops_and_leaves_no_temp_files(tmp_path):
     fake_got10k(src)
     first = prepare("got10k", src, out, workers=1)
     crops = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(out, "crop511")) for f in fs)
-    assert len(crops) == first.written == 4 and all(".tmp" not in c for c in crops)
+    assert len(crops) == first.written == 4 and not any(os.path.basename(c).startswith(".") for c in crops)
     umask = os.umask(0)
     os.umask(umask)
     assert all(os.stat(c).st_mode & 0o777 == 0o666 & ~umask for c in crops)  # not mkstemp's owner-only mode
@@ -218,6 +219,24 @@ def test_resume_skips_finished_crops_and_leaves_no_temp_files(tmp_path):
     third = prepare("got10k", src, out, workers=2)
     assert (third.written, third.reused) == (1, 3)
     assert open(os.path.join(out, "train.json")).read() == anno
+
+
+def test_interrupted_crop_write_leaves_only_a_recognisable_temp_file(tmp_path, monkeypatch):
+    """A crop write killed between writing and renaming leaves nothing under the final name, only a temporary
+    file that siamkpn.utils.atomic.temp_files finds (the one helper's naming, so one clean-up finds them all)."""
+    path = tmp_path / "video" / "000000.00.x.jpg"
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    for name in ("remove", "unlink"):  # a kill also skips the clean-up of the temporary file
+        monkeypatch.setattr(os, name, lambda *args, **kwargs: None)
+    with pytest.raises(KeyboardInterrupt):
+        write_image_atomic(str(path), np.full((8, 8, 3), 100, np.uint8))
+    monkeypatch.undo()
+    leftovers = temp_files(str(path.parent))
+    assert not path.exists() and len(leftovers) == 1 and os.listdir(path.parent) == [os.path.basename(leftovers[0])]
 
 
 def test_parallel_run_gives_the_same_result(tmp_path):

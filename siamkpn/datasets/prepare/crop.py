@@ -11,19 +11,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from typing import Any, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from siamkpn.utils.atomic import atomic_write_bytes
+
 __all__ = [
     "INSTANCE_SIZE", "EXEMPLAR_SIZE", "CONTEXT_AMOUNT", "crop_path", "search_region", "crop_hwc",
     "crop_like_siamfc", "write_image_atomic", "write_json_atomic",
 ]
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 INSTANCE_SIZE = 511
 EXEMPLAR_SIZE = 127
@@ -71,33 +69,20 @@ def crop_like_siamfc(image: np.ndarray, box: Sequence[float], instance_size: int
     return crop_hwc(image, region, instance_size, padding)
 
 
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    # Temp file in the same folder, then rename: an interrupted run never leaves a half-written file
-    # under the final name, so "the file exists" means "the file is complete" when resuming.
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; datasets are usually shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def write_image_atomic(path: str, image: np.ndarray, quality: int = 95) -> None:
-    """Encode `image` (JPEG for .jpg/.jpeg, else by extension) and write it atomically."""
+    """Encode `image` (JPEG for .jpg/.jpeg, else by extension) and write it atomically.
+
+    Atomic (siamkpn.utils.atomic): an interrupted run never leaves a half-written crop under its final name,
+    so "the file exists" means "the file is complete" when a preparation resumes.
+    """
     ext = os.path.splitext(path)[1].lower() or ".jpg"
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if ext in (".jpg", ".jpeg") else []
     ok, buf = cv2.imencode(ext, image, params)
     if not ok:
         raise OSError(f"cannot encode image for {path}")
-    _atomic_write_bytes(path, buf.tobytes())
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def write_json_atomic(path: str, data: Any, indent: Optional[int] = None) -> None:
     """Write `data` as JSON (sorted keys) atomically."""
-    _atomic_write_bytes(path, json.dumps(data, indent=indent, sort_keys=True).encode("utf-8"))
+    atomic_write_bytes(path, json.dumps(data, indent=indent, sort_keys=True).encode("utf-8"))
