@@ -12,7 +12,7 @@ import torch.nn as nn
 from siamkpn.utils.atomic import atomic_write
 
 __all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "extract_state_dict", "load_checkpoint",
-           "load_pretrained_backbone", "save_checkpoint"]
+           "load_tracking_checkpoint", "load_pretrained_backbone", "save_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ def extract_state_dict(obj: Any, path: str = "<checkpoint>") -> Dict[str, torch.
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
 
 
-def _load_into(module: nn.Module, state: Dict[str, torch.Tensor], path: str, strict: bool) -> LoadReport:
-    own = module.state_dict()
+def _compare(own: Mapping[str, torch.Tensor], state: Dict[str, torch.Tensor], path: str) -> LoadReport:
+    """The key gaps between a model's state dict and a checkpoint's; a shape mismatch or no overlap is an error."""
     for key, value in state.items():
         if key in own and own[key].shape != value.shape:
             raise CheckpointError(f"shape mismatch for '{key}' in {path}: checkpoint {tuple(value.shape)}, "
@@ -71,6 +71,12 @@ def _load_into(module: nn.Module, state: Dict[str, torch.Tensor], path: str, str
     if report.loaded == 0:
         raise CheckpointError(f"no parameter of {path} matches the model (first keys: {list(state)[:3]}); "
                               "is it a checkpoint of another architecture?")
+    return report
+
+
+def _load_into(module: nn.Module, state: Dict[str, torch.Tensor], path: str, strict: bool) -> LoadReport:
+    own = module.state_dict()
+    report = _compare(own, state, path)
     if strict and (report.missing or report.unexpected):
         raise CheckpointError(f"{path} does not match the model: missing {report.missing[:10]}, "
                               f"unexpected {report.unexpected[:10]}")
@@ -89,6 +95,36 @@ def load_checkpoint(model: nn.Module, path: str, strict: bool = False) -> LoadRe
     """Load a SiamKPN checkpoint or training snapshot into `model`; warn about (or, strict, fail on) key gaps."""
     state = extract_state_dict(read_checkpoint(path), path)
     return _load_into(model, state, path, strict)
+
+
+def load_tracking_checkpoint(model: nn.Module, path: str) -> LoadReport:
+    """Load a checkpoint that must hold the whole model (tracking, testing, search): any gap is an error.
+
+    A missing key would leave that part randomly initialised and the tracker would still run and write
+    results, so it is an error listing the first keys. Extra keys inside one of the model's own parts
+    (`backbone.`, `neck.`, `kpn_head.`: another TRAIN.STACK, more backbone layers, another head) mean the file
+    is another architecture whose extra stages or layers this model would silently drop: an error too. Extra
+    keys outside those parts (a module some other code attached to the model) are never read by the tracker
+    and only warned about.
+    """
+    state = extract_state_dict(read_checkpoint(path), path)
+    own = model.state_dict()
+    report = _compare(own, state, path)
+    if report.missing:
+        raise CheckpointError(f"{path} lacks {len(report.missing)} of the model's keys (first: "
+                              f"{', '.join(report.missing[:5])}): a backbone-only file, or a config with another "
+                              "TRAIN.STACK / KPN / BACKBONE than the checkpoint's? Tracking needs the complete model")
+    parts = {name for name, _ in model.named_children()}
+    foreign = [k for k in report.unexpected if k.split(".", 1)[0] in parts]
+    if foreign:
+        raise CheckpointError(f"{path} holds {len(foreign)} keys this model's parts lack (first: "
+                              f"{', '.join(foreign[:5])}): a checkpoint of another architecture (TRAIN.STACK, KPN, "
+                              "BACKBONE.KWARGS) than the config's?")
+    if report.unexpected:
+        logger.warning("%s: %d checkpoint keys unused by the model: %s%s", path, len(report.unexpected),
+                       report.unexpected[:10], " ..." if len(report.unexpected) > 10 else "")
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    return report
 
 
 def load_pretrained_backbone(backbone: nn.Module, path: str) -> LoadReport:

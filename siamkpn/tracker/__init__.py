@@ -22,13 +22,14 @@ def tracker_from_snapshot(cfg, snapshot: str, device: Optional[Union[str, torch.
     """A tracker on ModelBuilder(cfg) with the weights of `snapshot` on `device` (default: cuda when available).
 
     The model is prepared for inference (BatchNorm folded, template side cached; TRACK.FAST adds reduced
-    precision where the device supports it), see `siamkpn.models.inference`.
+    precision where the device supports it), see `siamkpn.models.inference`. The snapshot must hold the whole
+    model (`load_tracking_checkpoint`): a partial file is a CheckpointError, never a tracker with random heads.
     """
-    from siamkpn.models.checkpoint import load_checkpoint
+    from siamkpn.models.checkpoint import load_tracking_checkpoint
     from siamkpn.models.inference import prepare_for_inference
     from siamkpn.models.model_builder import ModelBuilder
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = ModelBuilder(cfg)
-    load_checkpoint(model, snapshot)
+    load_tracking_checkpoint(model, snapshot)
     return build_tracker(prepare_for_inference(model.eval(), fast=cfg.TRACK.FAST, device=device), cfg)

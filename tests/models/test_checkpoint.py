@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from helpers import tiny_cfg
-from siamkpn.models.checkpoint import CheckpointError, load_checkpoint, load_pretrained_backbone, save_checkpoint
+from siamkpn.models.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_pretrained_backbone,
+    load_tracking_checkpoint,
+    save_checkpoint,
+)
 from siamkpn.models.model_builder import ModelBuilder
 
 
@@ -123,3 +129,35 @@ def test_save_is_atomic(models, tmp_path, monkeypatch):
         save_checkpoint({"epoch": 2}, str(target))
     assert target.read_bytes() == good
     assert sorted(p.name for p in target.parent.iterdir()) == ["checkpoint_e1.pth"]
+
+
+def test_tracking_load_needs_the_whole_model(models, tmp_path):
+    """Testing with a backbone-only file used to warn and track with random neck and heads."""
+    src, dst = models
+    torch.save({k: v for k, v in src.state_dict().items() if k.startswith("backbone.")}, tmp_path / "bb.pth")
+    with pytest.raises(CheckpointError) as err:
+        load_tracking_checkpoint(dst, str(tmp_path / "bb.pth"))
+    text = str(err.value)
+    assert "bb.pth" in text and "neck.downsample2.downsample.0.weight" in text and "TRAIN.STACK" in text
+    assert not _same(src, dst)  # nothing half-loaded
+
+
+def test_tracking_load_refuses_another_stack_count(tmp_path):
+    """A 3-stage checkpoint holds every key of a 2-stage model; loading it would drop the last stage."""
+    torch.manual_seed(0)
+    torch.save(ModelBuilder(tiny_cfg(stack=3)).state_dict(), tmp_path / "s3.pth")
+    dst = ModelBuilder(tiny_cfg(stack=2))
+    assert not load_checkpoint(dst, str(tmp_path / "s3.pth")).missing  # the lenient loader sees no gap
+    with pytest.raises(CheckpointError, match=r"s3\.pth holds \d+ keys this model's parts lack.*kpn_head\."):
+        load_tracking_checkpoint(dst, str(tmp_path / "s3.pth"))
+
+
+def test_tracking_load_warns_about_keys_outside_the_model(models, tmp_path, caplog):
+    src, dst = models
+    state = dict(src.state_dict())
+    state["ema.step"] = torch.zeros(1)  # not part of backbone/neck/kpn_head: never read by the tracker
+    torch.save({"state_dict": state}, tmp_path / "c.pth")
+    with caplog.at_level(logging.WARNING):
+        report = load_tracking_checkpoint(dst, str(tmp_path / "c.pth"))
+    assert report.unexpected == ["ema.step"] and "ema.step" in caplog.text
+    assert _same(src, dst)
