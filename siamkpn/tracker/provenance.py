@@ -1,0 +1,137 @@
+"""What produced a tracking-result folder: a record beside the results, checked before a run resumes.
+
+``<results>/<dataset>/<tracker>/provenance.json`` holds ``{"provenance": {...}, "written_by": {...}}``.
+Only ``provenance`` is compared when tools/test.py runs again into the folder; it holds what changes boxes:
+
+- ``snapshot``: the content identity of the weights (sha256, size), not their name: every training run
+  writes ``checkpoint_eN.pth``, so the same default tracker name often means other weights;
+- ``config``: the whole TRACK node (FAST apart) and the keys that shape the model or the score map
+  (backbone, neck, head, TRAIN.STACK/INTER_SUPER/OFFSETS/CROP_TEMPLATE, TRAIN.STRIDE/NORMWH);
+- ``mode`` (fast or exact, as asked) and ``precision`` (the dtype the model really runs in);
+- ``tracking_version``: bumped whenever the tracker or the protocol loop changes boxes.
+
+Not compared, because they do not change boxes: the number of threads, ``--video``, ``--vis``, the
+dataset root path. The device is not compared either: in exact mode CPU and CUDA run the same float32
+computation with other kernels, so boxes differ only at float rounding (as between two GPU models, or
+pysot's common practice of splitting a benchmark over machines); the precision, which is compared, is
+what separates a bf16 fast run on a GPU from a float32 one on a CPU without native bf16. The device
+and paths go to ``written_by`` for the reader.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+from siamkpn.utils.atomic import atomic_write_json
+from siamkpn.utils.provenance import file_identity, provenance_differences
+
+__all__ = ["TRACKING_VERSION", "RECORD_NAME", "MODEL_KEYS", "ResultFolderError", "tracking_provenance",
+           "model_precision", "read_record", "prepare_result_folder"]
+
+# Bump when siamkpn.tracker, siamkpn.models.inference or toolkit.protocols change the boxes they produce.
+TRACKING_VERSION = 1
+RECORD_NAME = "provenance.json"
+# Config keys outside TRACK that change boxes: the model's structure and the score map's geometry.
+MODEL_KEYS = ("BACKBONE.TYPE", "BACKBONE.KWARGS", "ADJUST.ADJUST", "ADJUST.TYPE", "ADJUST.KWARGS", "KPN.TYPE",
+              "KPN.KWARGS", "TRAIN.STACK", "TRAIN.INTER_SUPER", "TRAIN.OFFSETS", "TRAIN.CROP_TEMPLATE",
+              "TRAIN.STRIDE", "TRAIN.NORMWH")
+REMEDY = "use --tracker-name NAME to write to another folder, or --overwrite to re-track every video here"
+_SHOWN = 5  # differences named in one error line
+
+
+class ResultFolderError(ValueError):
+    """A result folder that holds results of other inputs, or results without a readable record."""
+
+    exit_code = 2  # bad input (siamkpn.cli.common)
+
+
+def _plain(value: Any) -> Any:
+    """yacs nodes, tuples and lists as JSON's dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _lookup(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def model_precision(model: Any) -> str:
+    """The dtype an inference model computes in ('float32', 'bfloat16', ...); float32 for a plain model."""
+    return str(getattr(model, "dtype", "float32")).replace("torch.", "")
+
+
+def tracking_provenance(cfg: Any, snapshot: str, precision: str) -> Dict[str, Any]:
+    """The inputs that decide a result folder's boxes, as compared on a rerun (see the module docstring)."""
+    config = {f"TRACK.{k}": _plain(v) for k, v in cfg.TRACK.items() if k != "FAST"}
+    config.update({key: _plain(_lookup(cfg, key)) for key in MODEL_KEYS})
+    current = {"tracking_version": TRACKING_VERSION, "snapshot": file_identity(snapshot), "config": config,
+               "mode": "fast" if cfg.TRACK.FAST else "exact", "precision": precision}
+    return json.loads(json.dumps(current))  # the form a reread record has, so equal inputs compare equal
+
+
+def read_record(folder: str) -> Optional[Dict[str, Any]]:
+    """The folder's record, or None when it has none; ResultFolderError for one that cannot be read."""
+    path = os.path.join(folder, RECORD_NAME)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise ResultFolderError(f"{path}: unreadable record of what produced these results ({err}); "
+                                f"{REMEDY}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("provenance"), dict):
+        raise ResultFolderError(f"{path}: not a record of what produced these results (no 'provenance' "
+                                f"mapping); {REMEDY}")
+    return record
+
+
+def _mismatch(folder: str, differences: List[str], record: Mapping[str, Any],
+              written_by: Mapping[str, Any]) -> ResultFolderError:
+    shown = "; ".join(differences[:_SHOWN])
+    more = f"; and {len(differences) - _SHOWN} more" if len(differences) > _SHOWN else ""
+    where = ""
+    if any(d.startswith("snapshot.") for d in differences):
+        old = record.get("written_by", {}).get("snapshot", "?")
+        where = f" (snapshot now {written_by.get('snapshot')}, recorded {old})"
+    return ResultFolderError(f"{folder} holds results of other inputs: {shown}{more}{where}; {REMEDY}")
+
+
+def _remove(paths: Iterable[str]) -> None:
+    for path in paths:
+        if os.path.isfile(path):
+            os.remove(path)
+
+
+def prepare_result_folder(folder: str, current: Dict[str, Any], result_files: Iterable[str], overwrite: bool,
+                          written_by: Mapping[str, Any]) -> None:
+    """Make ``folder`` ready to take results of ``current``, or raise ResultFolderError naming the differences.
+
+    ``result_files`` are every result file the benchmark's videos may have there. A matching record lets the
+    run resume (the record is left as it is); a folder without a record but with results is refused. With
+    ``overwrite`` the old record and result files are removed first, so an interrupted overwrite never
+    leaves old results under the new record.
+    """
+    result_files = [str(p) for p in result_files]
+    record_path = os.path.join(folder, RECORD_NAME)
+    if overwrite:
+        _remove([record_path])  # first: a crash below leaves results without a record, which is refused
+        _remove(result_files)
+    else:
+        record = read_record(folder)
+        if record is not None:
+            differences = provenance_differences(record["provenance"], current)
+            if differences:
+                raise _mismatch(folder, differences, record, written_by)
+            return
+        held = [p for p in result_files if os.path.exists(p)]
+        if held:
+            raise ResultFolderError(f"{folder} holds {len(held)} result file(s) (e.g. {held[0]}) but no record "
+                                    f"of what produced them ({RECORD_NAME}); {REMEDY}")
+    atomic_write_json(record_path, {"provenance": current, "written_by": dict(written_by)})
