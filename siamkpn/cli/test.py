@@ -1,7 +1,9 @@
 """Track a benchmark: `python tools/test.py --config config.yaml --snapshot model.pth --dataset VOT2018`.
 
 Results go to `<results-dir>/<dataset>/<tracker-name>/` in pysot's layout; videos whose result files are
-already complete are skipped, so an interrupted run resumes where it stopped.
+already complete are skipped, so an interrupted run resumes where it stopped. A record beside them
+(`siamkpn.tracker.provenance`) says which snapshot content, config and mode produced them; a rerun with
+other inputs stops with an error instead of passing off the old results as its own.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from tqdm import tqdm
 from siamkpn.cli.common import UsageError, add_debug_flag, run_tool
 from siamkpn.config import load_cfg
 from siamkpn.tracker import tracker_from_snapshot
+from siamkpn.tracker.provenance import model_precision, prepare_result_folder, tracking_provenance
 from toolkit import protocols, results
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 
@@ -26,7 +29,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dataset-root", default=None,
                    help="benchmark folder (default: $SIAMKPN_DATASETS/<dataset>, else testing_dataset/<dataset>)")
     p.add_argument("--results-dir", default="results", help="results folder (default ./results)")
-    p.add_argument("--tracker-name", default=None, help="result sub-folder (default: the snapshot's file stem)")
+    p.add_argument("--tracker-name", default=None,
+                   help="result sub-folder, one plain name (default: the snapshot's file name without its last "
+                        "extension: model.v1.pth -> model.v1)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard the folder's results and record first, then track every video again")
     p.add_argument("--video", default="", help="track only this video")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     p.add_argument("--fast", action="store_true",
@@ -68,23 +75,54 @@ class ShownTracker:
         return out
 
 
+def tracker_name(name: str | None, snapshot: str) -> str:
+    """The result sub-folder: ``name``, else the snapshot's file name without its last extension."""
+    name = os.path.splitext(os.path.basename(snapshot))[0] if name is None else name
+    seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if name in ("", ".", "..") or any(s in name for s in seps) or "\0" in name:
+        raise UsageError(f"tracker name {name!r} must be one plain folder name (no path separator, not '.' "
+                         "or '..'): results go to <results-dir>/<dataset>/<tracker-name>")
+    return name
+
+
+def _claim_folder(args: argparse.Namespace, cfg, tracker, dataset, kind: str, name: str) -> None:
+    """Check (or write) the record of what produces the results in the tracker's folder; --overwrite resets it."""
+    folder = os.path.join(args.results_dir, args.dataset, name)
+    current = tracking_provenance(cfg, args.snapshot, model_precision(tracker.model))
+    files = [p for v in dataset for p in results.result_files(folder, v.name, kind).values()]
+    written_by = {"tool": "siamkpn-test", "snapshot": os.path.abspath(args.snapshot),
+                  "config": os.path.abspath(args.config), "device": str(getattr(tracker.model, "device", "?"))}
+    prepare_result_folder(folder, current, files, args.overwrite, written_by)
+
+
+def _lost_in(path: os.PathLike) -> int:
+    """Failures (lines equal to 2) in a finished VOT result file."""
+    return sum(1 for line in results.read_vot(path) if line == [2.0])
+
+
 def _main(argv=None) -> int:
     args = parse_args(argv)
+    name = tracker_name(args.tracker_name, args.snapshot)
     cfg = load_cfg(args.config, list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []), freeze=True)
     tracker = tracker_from_snapshot(cfg, args.snapshot, args.device)
-    if args.vis:
-        tracker = ShownTracker(tracker)
-    name = args.tracker_name or os.path.basename(args.snapshot).split(".")[0]
     dataset = DatasetFactory.create_dataset(
             args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False)
     videos = [v for v in dataset if not args.video or v.name == args.video]
     if not videos:
         raise UsageError(f"video {args.video!r} is not in {args.dataset}")
     kind = results.result_kind(args.dataset)
+    _claim_folder(args, cfg, tracker, dataset, kind, name)
+    if args.vis:
+        tracker = ShownTracker(tracker)
     total_lost = 0
     for idx, video in enumerate(videos, 1):
         if results.is_finished(args.results_dir, args.dataset, name, video.name, kind, num_frames=len(video)):
-            tqdm.write(f"({idx:3d}) Video: {video.name:12s} already done, skipped")
+            line = f"({idx:3d}) Video: {video.name:12s} already done, skipped"
+            if kind == "vot":  # its failures still count in the total
+                lost = _lost_in(results.result_path(args.results_dir, args.dataset, name, video.name, kind))
+                line += f" Lost: {lost:d}"
+                total_lost += lost
+            tqdm.write(line)
             continue
         with tqdm(total=len(video), desc=f"{idx}/{len(videos)} {video.name}", leave=False) as bar:
             res = protocols.run_protocol(tracker, video, kind, progress=bar.update)

@@ -5,54 +5,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
-import torch
+from tiny_bench import FRAMES, drifting, write_otb_video, write_tiny_snapshot, write_vot
 
 from helpers import tiny_cfg
-from siamkpn.models.model_builder import ModelBuilder
 
 REPO = Path(__file__).resolve().parents[2]
-FRAMES = 5
-
-
-def _frames(seed):
-    rng = np.random.default_rng(seed)
-    for i in range(FRAMES):
-        img = rng.integers(0, 100, (48, 64, 3), dtype=np.uint8)
-        x, y = 20 + 2 * i, 12 + i
-        img[y:y + 14, x:x + 18] = 230
-        yield img, (x, y)
-
-
-def _write_otb_video(root: Path, name: str, seed: int):
-    (root / name / "img").mkdir(parents=True)
-    lines = []
-    for i, (img, (x, y)) in enumerate(_frames(seed), 1):
-        cv2.imwrite(str(root / name / "img" / f"{i:04d}.jpg"), img)
-        lines.append(f"{x},{y},18,14")
-    (root / name / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
-    cfg = tiny_cfg(stack=1)
-    (tmp / "config.yaml").write_text(cfg.dump())
-    torch.manual_seed(0)
-    torch.save(ModelBuilder(cfg).state_dict(), tmp / "tiny_e7.pth")
-    otb = tmp / "OTB100"
+    (tmp / "config.yaml").write_text(tiny_cfg(stack=1).dump())
+    write_tiny_snapshot(tmp / "tiny_e7.pth", seed=0)
     for seed, name in enumerate(("SeqA", "SeqB", "SeqC")):
-        _write_otb_video(otb, name, seed)
-    vot = tmp / "VOT2018"
-    (vot / "vseq" / "color").mkdir(parents=True)
-    polys = []
-    for i, (img, (x, y)) in enumerate(_frames(5), 1):
-        cv2.imwrite(str(vot / "vseq" / "color" / f"{i:08d}.jpg"), img)
-        polys.append(f"{x},{y},{x + 17},{y},{x + 17},{y + 13},{x},{y + 13}")
-    (vot / "vseq" / "groundtruth.txt").write_text("\n".join(polys) + "\n")
-    (vot / "list.txt").write_text("vseq\n")
+        write_otb_video(tmp / "OTB100", name, seed)
+    write_vot(tmp / "VOT2018", "vseq", 5, drifting())
     return tmp
 
 
@@ -74,7 +42,8 @@ def test_ope_results_resume_and_no_partial_files(setup):
     frame.write_bytes(b"not a jpeg")  # SeqC (the last video) crashes mid-way
     first = _run(tmp, "--dataset", "OTB100", "--dataset-root", str(tmp / "OTB100"))
     assert first.returncode != 0 and "0003.jpg" in first.stderr
-    assert sorted(p.name for p in out_dir.iterdir()) == ["SeqA.txt", "SeqB.txt"]  # nothing of SeqC, no temp file
+    # nothing of SeqC, no temp file; the record of what produced the results
+    assert sorted(p.name for p in out_dir.iterdir()) == ["SeqA.txt", "SeqB.txt", "provenance.json"]
     seq_a = _lines(out_dir / "SeqA.txt")
     assert len(seq_a) == FRAMES and seq_a[0] == [20.5, 12.5, 18.0, 14.0]  # init box: gt + 0.5
     assert all(len(box) == 4 and box[2] >= 10 for box in seq_a)
@@ -90,7 +59,7 @@ def test_ope_results_resume_and_no_partial_files(setup):
     assert _lines(out_dir / "SeqA.txt") == seq_a  # deterministic rerun
     assert (out_dir / "SeqB.txt").read_text() == seq_b
     assert len(_lines(out_dir / "SeqC.txt")) == FRAMES
-    assert sorted(p.name for p in out_dir.iterdir()) == ["SeqA.txt", "SeqB.txt", "SeqC.txt"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["SeqA.txt", "SeqB.txt", "SeqC.txt", "provenance.json"]
 
 
 def test_vot_layout_tracker_name_and_lost_count(setup):
