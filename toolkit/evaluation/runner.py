@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from multiprocessing import get_context
 from typing import Dict, Iterable, List, Optional
 
 import numpy as np
@@ -13,6 +12,7 @@ from toolkit.evaluation.eao import EAOBenchmark, format_eao_table
 from toolkit.evaluation.got10k import GOT10kBenchmark, format_got10k_table
 from toolkit.evaluation.longterm import F1Benchmark, best_f1, format_f1_table
 from toolkit.evaluation.ope import OPEBenchmark, format_ope_table
+from toolkit.evaluation.workers import map_unordered
 from toolkit.results import result_kind
 
 __all__ = ["METRICS", "evaluate", "evaluate_tracker", "metrics", "format_tables", "summary_json"]
@@ -73,28 +73,33 @@ def _init_worker(dataset) -> None:
     _WORKER_DATASET = dataset
 
 
-def _work(tracker: str):
-    return tracker, evaluate_tracker(_WORKER_DATASET, tracker)
+def _work(tracker: str) -> Dict[str, object]:
+    return evaluate_tracker(_WORKER_DATASET, tracker)
 
 
 def evaluate(dataset, trackers: Iterable[str], num_workers: int = 1, progress: bool = True
              ) -> Dict[str, Dict[str, object]]:
-    """{tracker: report} for every tracker, in worker processes when num_workers > 1 (input order kept)."""
+    """{tracker: report} for every tracker, in worker processes when num_workers > 1 (input order kept).
+
+    A worker's failure is raised here (its own exception, or a WorkerError with its message); a worker that
+    dies ends the run with a WorkerError naming the tracker, never a hang.
+    """
     trackers = list(trackers)
     _check_ground_truth(dataset, result_kind(dataset.name))
     bar = tqdm(total=len(trackers), desc=f"eval {dataset.name}", ncols=100, disable=not progress)
     reports = {}
-    if num_workers <= 1 or len(trackers) <= 1:
-        for t in trackers:
-            reports[t] = evaluate_tracker(dataset, t)
-            bar.update()
-    else:
-        # fork shares the loaded dataset; elsewhere it is pickled once per worker
-        with get_context().Pool(min(num_workers, len(trackers)), _init_worker, (dataset,)) as pool:
-            for t, r in pool.imap_unordered(_work, trackers):
+    try:
+        if num_workers <= 1 or len(trackers) <= 1:
+            for t in trackers:
+                reports[t] = evaluate_tracker(dataset, t)
+                bar.update()
+        else:
+            # fork shares the loaded dataset; elsewhere it is pickled once per worker
+            for t, r in map_unordered(_work, trackers, num_workers, _init_worker, (dataset,)):
                 reports[t] = r
                 bar.update()
-    bar.close()
+    finally:
+        bar.close()
     return {t: reports[t] for t in trackers}
 
 
