@@ -1,20 +1,24 @@
 """Score tracking results in pysot's layout: `python tools/eval.py --tracker_path ./results --dataset VOT2018`.
 
 Prints the published toolkit's tables; `--json FILE` writes {tracker: {metric: value}}, `--plot DIR` PNGs.
-Needs only numpy (never imports torch).
+Videos without a result file make the scores partial: the tables say so and the tool exits 2 (writing neither
+--json nor --plot) unless `--allow-missing` accepts that. Needs only numpy (never imports torch).
 """
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
+from typing import Optional
 
 from siamkpn.cli.common import UsageError, add_debug_flag, run_tool
+from siamkpn.utils.atomic import atomic_write_json
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 from toolkit.evaluation.common import MissingResultWarning
-from toolkit.evaluation.runner import evaluate, format_tables, summary_json
+from toolkit.evaluation.runner import evaluate, format_tables, missing_videos, summary_json
 
 
 def parse_args(argv=None):
@@ -28,8 +32,13 @@ def parse_args(argv=None):
     p.add_argument("--num", "-n", default=1, type=int, help="worker processes (one tracker each)")
     p.add_argument("--tracker_prefix", "-t", default="", help="evaluate only trackers whose name starts with this")
     p.add_argument("--show_video_level", "-s", action="store_true", help="also print per-video tables")
-    p.add_argument("--json", default=None, help="write {tracker: {metric: value}} to this file")
+    p.add_argument("--json", default=None,
+                   help="write {tracker: {metric: value}} to this file (a metric that cannot be computed, e.g. "
+                        "no video of the tracker has a result, is null)")
     p.add_argument("--plot", default=None, help="write PNG plots into this folder")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="accept trackers missing some videos' results: their scores average the videos present "
+                        "(the tables are marked PARTIAL; without this flag the tool exits 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_debug_flag(p)
     return p.parse_args(argv)
@@ -45,6 +54,35 @@ def find_trackers(tracker_dir: Path, prefix: str) -> list:
     return names
 
 
+def check_writable(path: str, flag: str, folder: bool) -> None:
+    """Fail now, before any scoring, when ``path`` (a file, or a folder) cannot be written."""
+    target = Path(path).absolute()
+    if target.exists() and target.is_dir() != folder:
+        raise UsageError(f"{flag} {path}: " + ("not a folder" if folder else "is a folder, expected a file name"))
+    existing = target if folder else target.parent
+    while not existing.exists():  # the folders still to be made: the nearest existing one must take them
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise UsageError(f"{flag} {path}: cannot write in {existing} ({err.strerror or err})") from err
+    if not folder and target.exists() and not os.access(target, os.W_OK):
+        raise UsageError(f"{flag} {path}: the file is not writable")
+
+
+def missing_error(reports) -> Optional[UsageError]:
+    """The exit-2 error for results missing without --allow-missing (None when nothing is missing)."""
+    missing = missing_videos(reports)
+    if not missing:
+        return None
+    counts = ", ".join(f"{t} {len(v)} of {reports[t]['videos']}" for t, v in missing.items())
+    return UsageError(f"results missing for some videos ({counts}); the scores above are partial and no --json/--plot "
+                      "was written; rerun the missing videos or pass --allow-missing to accept partial scores")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"warning: {message}", file=sys.stderr)
 
@@ -53,17 +91,22 @@ def _main(argv=None) -> int:
     args = parse_args(argv)
     warnings.showwarning = _show_warning
     warnings.simplefilter("always", MissingResultWarning)
+    if args.json:
+        check_writable(args.json, "--json", folder=False)
+    if args.plot:
+        check_writable(args.plot, "--plot", folder=True)
     tracker_dir = Path(args.tracker_path) / args.dataset
     trackers = find_trackers(tracker_dir, args.tracker_prefix)
     dataset = DatasetFactory.create_dataset(
         args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False, layout=args.layout)
     dataset.set_tracker(str(tracker_dir), trackers)
     reports = evaluate(dataset, trackers, args.num, progress=not args.no_progress)
-    print(format_tables(reports, args.show_video_level))
+    print(format_tables(reports, args.show_video_level), flush=True)
+    error = None if args.allow_missing else missing_error(reports)
+    if error is not None:
+        raise error
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(summary_json(reports), f, indent=2)
+        atomic_write_json(args.json, summary_json(reports))
     if args.plot:
         from toolkit.visualization import plot_reports  # matplotlib only when plotting
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import tool_error
+
 REPO = Path(__file__).resolve().parents[2]
 EVAL = REPO / "tools" / "eval.py"
 TOL = 1e-6
@@ -128,17 +130,94 @@ def _vot_copy(eval_fixture_dir, tmp_path):
     return results
 
 
-def test_missing_result_warns_naming_the_file(eval_fixture_dir, tmp_path, tool, capsys):
+def _vot_missing_one(eval_fixture_dir, tmp_path):
     results = _vot_copy(eval_fixture_dir, tmp_path)
     missing = results / "VOT2018" / "TrkPoly" / "baseline" / "vseq4" / "vseq4_001.txt"
     missing.unlink()
+    args = ["--tracker_path", str(results), "--dataset", "VOT2018", "--dataset-root", str(eval_fixture_dir / "vot"),
+            "--no-progress"]
+    return args, missing
+
+
+def test_missing_result_is_a_partial_table_and_exit_2(eval_fixture_dir, tmp_path, tool, capsys):
+    args, missing = _vot_missing_one(eval_fixture_dir, tmp_path)
     out = tmp_path / "out.json"
-    code = tool.main(["--tracker_path", str(results), "--dataset", "VOT2018", "--dataset-root",
-                      str(eval_fixture_dir / "vot"), "--tracker_prefix", "TrkP", "--json", str(out), "--no-progress"])
+    code = tool.main(args + ["--json", str(out), "--plot", str(tmp_path / "plots")])
+    assert code == 2
+    captured = capsys.readouterr()
+    # the table is still shown (nothing computed is lost), marked partial, with who misses what
+    assert "|  TrkPoly   |" in captured.out and "PARTIAL" in captured.out
+    assert "TrkPoly: 1 of 6 videos missing (vseq4)" in captured.out
+    assert "TrkGood:" not in captured.out.split("PARTIAL")[1]
+    errors = [line for line in captured.err.splitlines() if ": error: " in line]
+    assert errors == [line for line in captured.err.splitlines() if line.startswith("siamkpn-eval:")]
+    assert len(errors) == 1 and "TrkPoly 1 of 6" in errors[0] and "--allow-missing" in errors[0]
+    assert "warning:" in captured.err and str(missing.parent) in captured.err
+    assert not out.exists() and not (tmp_path / "plots").exists()
+
+
+def test_allow_missing_accepts_partial_scores_with_the_mark(eval_fixture_dir, tmp_path, tool, capsys):
+    args, missing = _vot_missing_one(eval_fixture_dir, tmp_path)
+    out = tmp_path / "out.json"
+    code = tool.main(args + ["--tracker_prefix", "TrkP", "--json", str(out), "--allow-missing"])
     assert code == 0
-    err = capsys.readouterr().err
-    assert "warning:" in err and str(missing.parent) in err and "vseq4" in err
+    captured = capsys.readouterr()
+    assert "warning:" in captured.err and str(missing.parent) in captured.err and "vseq4" in captured.err
+    assert "PARTIAL" in captured.out and "TrkPoly: 1 of 6 videos missing (vseq4)" in captured.out
     assert list(json.loads(out.read_text())) == ["TrkPoly"]  # the prefix selects trackers
+
+
+def test_missing_results_with_workers_are_reported_too(eval_fixture_dir, tmp_path):
+    args, _ = _vot_missing_one(eval_fixture_dir, tmp_path)
+    proc = _run(args + ["--num", "3"], cwd=tmp_path)
+    assert proc.returncode == 2 and "TrkPoly: 1 of 6 videos missing (vseq4)" in proc.stdout
+
+
+def test_nothing_to_score_is_null_in_json(eval_fixture_dir, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(eval_fixture_dir / "results" / "OTBSynth", results / "OTB100")
+    for f in (results / "OTB100" / "TrkBad").iterdir():
+        f.unlink()  # a tracker folder without any result
+    out = tmp_path / "otb.json"
+    proc = _run(["--tracker_path", results, "--dataset", "OTB100", "--dataset-root", eval_fixture_dir / "otb",
+                 "--json", out, "--allow-missing", "--no-progress"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "NaN" not in text
+    got = json.loads(text)
+    assert got["TrkBad"] == {"success_auc": None, "precision": None, "norm_precision": None}
+    assert isinstance(got["TrkGood"]["success_auc"], float)
+
+
+@pytest.mark.parametrize("flag, make, fragment", [
+    ("--json", lambda tmp: tmp / "a_file" / "out.json", "is a file, not a folder"),
+    ("--json", lambda tmp: tmp / "a_dir", "is a folder"),
+    ("--plot", lambda tmp: tmp / "a_file", "not a folder"),
+    ("--plot", lambda tmp: tmp / "a_file" / "plots", "is a file, not a folder"),
+])
+def test_unwritable_destinations_fail_before_scoring(eval_fixture_dir, tmp_path, tool, capsys, flag, make, fragment):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_dir").mkdir()
+    dest = make(tmp_path)
+    line = tool_error(capsys, tool.main, ["--tracker_path", str(eval_fixture_dir / "results"), "--dataset", "VOT2018",
+                                          "--dataset-root", str(eval_fixture_dir / "vot"), "--no-progress",
+                                          flag, str(dest)])
+    assert f"{flag} {dest}" in line and fragment in line
+    assert capsys.readouterr().out == ""  # checked before any table was computed or printed
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_json_folder_fails_before_scoring(eval_fixture_dir, tmp_path, tool, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        line = tool_error(capsys, tool.main, ["--tracker_path", str(eval_fixture_dir / "results"), "--dataset",
+                                              "VOT2018", "--dataset-root", str(eval_fixture_dir / "vot"),
+                                              "--no-progress", "--json", str(folder / "out.json")])
+    finally:
+        folder.chmod(0o700)
+    assert "cannot write in" in line
 
 
 def test_garbled_result_is_an_error_naming_file_and_line(eval_fixture_dir, tmp_path, tool, capsys):

@@ -1,14 +1,43 @@
 """Helpers the benchmarks share: which trackers to score, and reading one tracker's result for a video."""
 from __future__ import annotations
 
+import contextlib
 import warnings
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
-__all__ = ["MissingResultWarning", "tracker_list", "load_prediction", "video_level_table"]
+__all__ = ["MissingResultWarning", "collect_missing", "tracker_list", "load_prediction", "video_level_table"]
 
 
 class MissingResultWarning(UserWarning):
     """A tracker has no result file for a video; the video is left out of that tracker's scores."""
+
+    def __init__(self, message: str, tracker: Optional[str] = None, video: Optional[str] = None):
+        super().__init__(message)
+        self.tracker, self.video = tracker, video
+
+
+_REEMITTED: Dict[Any, bool] = {}  # the warnings registry of re-emitted warnings ("default" shows each once)
+
+
+@contextlib.contextmanager
+def collect_missing() -> Iterator[List[str]]:
+    """Names of the videos whose result was missing inside the block (in order, once each).
+
+    The list is filled when the block ends; every warning (these included) is still shown afterwards, as the
+    caller's warning filters decide.
+    """
+    missing: List[str] = []
+    caught: List[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # record everything here; the outer filters apply when re-emitted
+            yield missing
+    finally:
+        for w in caught:
+            if isinstance(w.message, MissingResultWarning) and w.message.video not in (None, *missing):
+                missing.append(w.message.video)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, registry=_REEMITTED,
+                                   source=w.source)
 
 
 def tracker_list(dataset, trackers: Union[None, str, Iterable[str]]) -> List[str]:
@@ -37,8 +66,8 @@ def load_prediction(dataset, video, tracker: str) -> Optional[Any]:
     try:
         return video.load_tracker(path, tracker, store=False)
     except FileNotFoundError as e:
-        warnings.warn(f"{tracker}: {e}; video {video.name!r} left out of its scores", MissingResultWarning,
-                      stacklevel=2)
+        warnings.warn(MissingResultWarning(f"{tracker}: {e}; video {video.name!r} left out of its scores",
+                                           tracker, video.name), stacklevel=2)
         return None
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from tqdm import tqdm
 
 from toolkit.evaluation.ar import AccuracyRobustnessBenchmark, accuracy_robustness, format_ar_table
+from toolkit.evaluation.common import collect_missing
 from toolkit.evaluation.eao import EAOBenchmark, format_eao_table
 from toolkit.evaluation.got10k import GOT10kBenchmark, format_got10k_table
 from toolkit.evaluation.longterm import F1Benchmark, best_f1, format_f1_table
@@ -15,7 +16,8 @@ from toolkit.evaluation.ope import OPEBenchmark, format_ope_table
 from toolkit.evaluation.workers import map_unordered
 from toolkit.results import result_kind
 
-__all__ = ["METRICS", "evaluate", "evaluate_tracker", "metrics", "format_tables", "summary_json"]
+__all__ = ["METRICS", "evaluate", "evaluate_tracker", "metrics", "format_tables", "missing_videos", "partial_note",
+           "summary_json"]
 
 # metric names of `tools/eval.py --json`, per kind of benchmark
 METRICS = {"ope": ("success_auc", "precision", "norm_precision"),
@@ -34,21 +36,26 @@ def _check_ground_truth(dataset, kind: str) -> None:
 
 
 def evaluate_tracker(dataset, tracker: str) -> Dict[str, object]:
-    """One tracker's report: {'kind', 'metrics', 'details'} (details: what the tables and plots need)."""
+    """One tracker's report: {'kind', 'metrics', 'details', 'missing', 'videos'}.
+
+    details: what the tables and plots need; missing: the videos without a result file (left out of the
+    scores, each with a MissingResultWarning); videos: how many the dataset has.
+    """
     kind = result_kind(dataset.name)
-    if kind == "ope":
-        details = OPEBenchmark(dataset).eval(tracker)[tracker]
-    elif kind == "vot":
-        tags = list(getattr(dataset, "tags", None) or ["all"])  # per-tag EAO when the videos carry tags
-        curves = EAOBenchmark(dataset, tags=tags).eval_curves(tracker)
-        details = {"ar": AccuracyRobustnessBenchmark(dataset).eval(tracker)[tracker],
-                   "eao": {t: c["eao"] for t, c in curves.items()},
-                   "eao_curves": {t: c["curve"] for t, c in curves.items()}}
-    elif kind == "longterm":
-        details = F1Benchmark(dataset).eval(tracker)[tracker]
-    else:
-        details = GOT10kBenchmark(dataset).eval(tracker)[tracker]
-    report = {"kind": kind, "details": details}
+    with collect_missing() as missing:
+        if kind == "ope":
+            details = OPEBenchmark(dataset).eval(tracker)[tracker]
+        elif kind == "vot":
+            tags = list(getattr(dataset, "tags", None) or ["all"])  # per-tag EAO when the videos carry tags
+            curves = EAOBenchmark(dataset, tags=tags).eval_curves(tracker)
+            details = {"ar": AccuracyRobustnessBenchmark(dataset).eval(tracker)[tracker],
+                       "eao": {t: c["eao"] for t, c in curves.items()},
+                       "eao_curves": {t: c["curve"] for t, c in curves.items()}}
+        elif kind == "longterm":
+            details = F1Benchmark(dataset).eval(tracker)[tracker]
+        else:
+            details = GOT10kBenchmark(dataset).eval(tracker)[tracker]
+    report = {"kind": kind, "details": details, "missing": missing, "videos": len(dataset)}
     report["metrics"] = metrics(report)
     return report
 
@@ -104,7 +111,30 @@ def evaluate(dataset, trackers: Iterable[str], num_workers: int = 1, progress: b
 
 
 def format_tables(reports: Dict[str, Dict[str, object]], show_video_level: bool = False) -> str:
-    """The tables pysot's eval.py prints for this kind of benchmark."""
+    """The tables pysot's eval.py prints for this kind of benchmark, marked PARTIAL when results are missing."""
+    partial = partial_note(reports)
+    tables = _tables(reports, show_video_level)
+    return tables if partial is None else f"{tables}\n{partial}"
+
+
+def missing_videos(reports: Dict[str, Dict[str, object]]) -> Dict[str, List[str]]:
+    """{tracker: videos without a result file} for the trackers that miss any."""
+    return {t: list(r.get("missing", ())) for t, r in reports.items() if r.get("missing")}
+
+
+def partial_note(reports: Dict[str, Dict[str, object]], listed: int = 10) -> Optional[str]:
+    """The PARTIAL mark under the tables: per tracker how many and which videos had no result; None if none."""
+    missing = missing_videos(reports)
+    if not missing:
+        return None
+    lines = ["PARTIAL: results are missing; these trackers' scores average only the videos they have:"]
+    for t, videos in missing.items():
+        names = ", ".join(videos[:listed]) + (f", ... ({len(videos) - listed} more)" if len(videos) > listed else "")
+        lines.append(f"  {t}: {len(videos)} of {reports[t].get('videos', '?')} videos missing ({names})")
+    return "\n".join(lines)
+
+
+def _tables(reports: Dict[str, Dict[str, object]], show_video_level: bool) -> str:
     kind = next(iter(reports.values()))["kind"]
     details = {t: r["details"] for t, r in reports.items()}
     if kind == "ope":
@@ -122,5 +152,7 @@ def format_tables(reports: Dict[str, Dict[str, object]], show_video_level: bool 
 
 
 def summary_json(reports: Dict[str, Dict[str, object]], trackers: Optional[Iterable[str]] = None) -> Dict:
-    """{tracker: {metric: value}} for `tools/eval.py --json`."""
-    return {t: reports[t]["metrics"] for t in (trackers or reports)}
+    """{tracker: {metric: value}} for `tools/eval.py --json`; a value that is not finite (NaN: nothing to score)
+    becomes None (JSON null), since NaN is not JSON."""
+    return {t: {m: (v if math.isfinite(v) else None) for m, v in reports[t]["metrics"].items()}
+            for t in (trackers or reports)}
