@@ -4,7 +4,8 @@
 
 writes DIR/train/ (crop511 + train.json: train with `--data-root DIR/train --opts DATASET.NAMES "['SYNTH']"`),
 DIR/test/OTB100/ and DIR/test/VOT2018/ (pysot json and native layouts; use `--dataset-root DIR/test/<name>`).
-The same seed gives the same files.
+The same seed gives the same files. Writing into a folder of an earlier run replaces the videos that run wrote
+(a marker file lists them); a non-empty folder this generator did not write is refused.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 
 from siamkpn.cli.common import add_debug_flag, run_tool
 from siamkpn.datasets.synthetic import SceneConfig
-from siamkpn.datasets.synthetic_sets import make_synthetic
+from siamkpn.datasets.synthetic_sets import PARTS, make_synthetic
 
 
 def _main(argv=None) -> int:
@@ -35,13 +36,12 @@ def _main(argv=None) -> int:
     if args.width < 64 or args.height < 64:
         parser.error("frames must be at least 64x64 pixels")
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
-    try:
-        written = make_synthetic(args.out, seed=args.seed, train_videos=args.train_videos,
-                                 train_frames=args.train_frames, test_videos=args.test_videos,
-                                 test_frames=args.test_frames, scene=SceneConfig(width=args.width, height=args.height),
-                                 workers=args.workers, parts=parts)
-    except ValueError as err:
-        parser.error(str(err))
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        parser.error(f"--parts: unknown part(s) {unknown}; choose from {', '.join(PARTS)}")
+    written = make_synthetic(args.out, seed=args.seed, train_videos=args.train_videos, train_frames=args.train_frames,
+                             test_videos=args.test_videos, test_frames=args.test_frames,
+                             scene=SceneConfig(width=args.width, height=args.height), workers=args.workers, parts=parts)
     for part, path in written.items():
         print(f"{part}: {path}")
     return 0

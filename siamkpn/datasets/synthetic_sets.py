@@ -21,11 +21,13 @@ from tqdm import tqdm
 
 from .prepare.crop import crop_like_siamfc, crop_path, write_image_atomic, write_json_atomic
 from .synthetic import TAGS, SceneConfig, SyntheticVideo, render_video
+from .synthetic_folder import check_part_folder, claim_part_folder
 
-__all__ = ["write_train_set", "write_otb_set", "write_vot_set", "make_synthetic", "video_rng",
-           "train_box", "otb_rect", "vot_polygon"]
+__all__ = ["PARTS", "write_train_set", "write_otb_set", "write_vot_set", "make_synthetic", "video_rng",
+           "video_name", "train_box", "otb_rect", "vot_polygon"]
 
 _STREAMS = {"train": 0, "otb": 1, "vot": 2}
+PARTS = tuple(_STREAMS)
 TARGET_MIN_VISIBLE = 0.5  # training frames of the target need at least half of it visible
 DISTRACTOR_MIN_VISIBLE = 0.8
 
@@ -33,6 +35,11 @@ DISTRACTOR_MIN_VISIBLE = 0.8
 def video_rng(seed: int, part: str, index: int) -> np.random.Generator:
     """The generator of video `index` of `part` ('train', 'otb', 'vot'): independent streams per part."""
     return np.random.default_rng([int(seed) % 2**63, _STREAMS[part], index])
+
+
+def video_name(part: str, index: int) -> str:
+    """The name of video `index` (0-based) of `part`: synth_00000, Synth001, synth001."""
+    return {"train": f"synth_{index:05d}", "otb": f"Synth{index + 1:03d}", "vot": f"synth{index + 1:03d}"}[part]
 
 
 def train_box(box: np.ndarray) -> List[float]:
@@ -66,7 +73,7 @@ def _render(part: str, seed: int, index: int, num_frames: int, scene: SceneConfi
 def _train_video(index: int, out: str, seed: int, num_frames: int, scene: SceneConfig, quality: int,
                  distractor_tracks: bool) -> Tuple[str, Dict[str, Dict[str, List[float]]]]:
     video = _render("train", seed, index, num_frames, scene)
-    name = f"synth_{index:05d}"
+    name = video_name("train", index)
     crop_root = os.path.join(out, "crop511")
     tracks: Dict[str, Dict[str, List[float]]] = {}
     for t, frame in enumerate(video.frames):
@@ -88,7 +95,12 @@ def _train_video(index: int, out: str, seed: int, num_frames: int, scene: SceneC
 def write_train_set(out: str, seed: int = 0, num_videos: int = 50, num_frames: int = 40,
                     scene: Optional[SceneConfig] = None, workers: int = 0, quality: int = 90,
                     distractor_tracks: bool = True, progress: bool = True) -> str:
-    """Write the synthetic training set (crop511 + train.json) into `out`; returns the json path."""
+    """Write the synthetic training set (crop511 + train.json) into `out`; returns the json path.
+
+    Videos an earlier run wrote into `out` are replaced; a non-empty `out` it did not write is refused
+    (see `synthetic_folder`).
+    """
+    claim_part_folder(out, "train", [video_name("train", i) for i in range(num_videos)])
     work = functools.partial(_train_video, out=out, seed=seed, num_frames=num_frames, scene=scene or SceneConfig(),
                              quality=quality, distractor_tracks=distractor_tracks)
     results = _map(work, list(range(num_videos)), workers, "synthetic train", progress)
@@ -106,7 +118,7 @@ def _write_frames(folder: str, frames: List[np.ndarray], pattern: str, quality: 
 
 def _otb_video(index: int, out: str, seed: int, num_frames: int, scene: SceneConfig, quality: int) -> Tuple[str, dict]:
     video = _render("otb", seed, index, num_frames, scene)
-    name = f"Synth{index + 1:03d}"
+    name = video_name("otb", index)
     imgs = _write_frames(os.path.join(out, name, "img"), video.frames, "{:04d}.jpg", quality)
     rects = [otb_rect(b) for b in video.boxes]
     with open(os.path.join(out, name, "groundtruth_rect.txt"), "w", encoding="utf-8") as f:
@@ -117,7 +129,7 @@ def _otb_video(index: int, out: str, seed: int, num_frames: int, scene: SceneCon
 
 def _vot_video(index: int, out: str, seed: int, num_frames: int, scene: SceneConfig, quality: int) -> Tuple[str, dict]:
     video = _render("vot", seed, index, num_frames, scene)
-    name = f"synth{index + 1:03d}"
+    name = video_name("vot", index)
     imgs = _write_frames(os.path.join(out, name, "color"), video.frames, "{:08d}.jpg", quality)
     polys = [vot_polygon(b) for b in video.boxes]
     with open(os.path.join(out, name, "groundtruth.txt"), "w", encoding="utf-8") as f:
@@ -133,7 +145,7 @@ def _vot_video(index: int, out: str, seed: int, num_frames: int, scene: SceneCon
 
 def _write_test_set(kind: str, out: str, seed: int, num_videos: int, num_frames: int, scene: Optional[SceneConfig],
                     workers: int, quality: int, progress: bool) -> str:
-    os.makedirs(out, exist_ok=True)
+    claim_part_folder(out, kind, [video_name(kind, i) for i in range(num_videos)])
     func = _otb_video if kind == "otb" else _vot_video
     work = functools.partial(func, out=out, seed=seed, num_frames=num_frames, scene=scene or SceneConfig(),
                              quality=quality)
@@ -163,18 +175,25 @@ def write_vot_set(out: str, seed: int = 0, num_videos: int = 10, num_frames: int
 def make_synthetic(out: str, seed: int = 0, train_videos: int = 50, train_frames: int = 40, test_videos: int = 10,
                    test_frames: int = 120, scene: Optional[SceneConfig] = None, workers: int = 0,
                    parts: Tuple[str, ...] = ("train", "otb", "vot"), progress: bool = True) -> Dict[str, str]:
-    """Everything `scripts/make_synthetic.py` writes: `out/train/`, `out/test/OTB100/`, `out/test/VOT2018/`."""
+    """Everything `scripts/make_synthetic.py` writes: `out/train/`, `out/test/OTB100/`, `out/test/VOT2018/`.
+
+    Every part's folder is checked before anything is written (SyntheticOutputError names the folder).
+    """
     unknown = set(parts) - set(_STREAMS)
     if unknown:
         raise ValueError(f"unknown synthetic part(s) {sorted(unknown)}; valid: {sorted(_STREAMS)}")
+    folders = {"train": os.path.join(out, "train"), "otb": os.path.join(out, "test", "OTB100"),
+               "vot": os.path.join(out, "test", "VOT2018")}
+    for part in parts:
+        check_part_folder(folders[part], part)
     written = {}
     if "train" in parts:
-        written["train"] = write_train_set(os.path.join(out, "train"), seed, train_videos, train_frames, scene,
+        written["train"] = write_train_set(folders["train"], seed, train_videos, train_frames, scene,
                                            workers, progress=progress)
     if "otb" in parts:
-        written["otb"] = write_otb_set(os.path.join(out, "test", "OTB100"), seed, test_videos, test_frames, scene,
+        written["otb"] = write_otb_set(folders["otb"], seed, test_videos, test_frames, scene,
                                        workers, progress=progress)
     if "vot" in parts:
-        written["vot"] = write_vot_set(os.path.join(out, "test", "VOT2018"), seed, test_videos, test_frames, scene,
+        written["vot"] = write_vot_set(folders["vot"], seed, test_videos, test_frames, scene,
                                        workers, progress=progress)
     return written

@@ -162,20 +162,79 @@ def test_objects_are_trackable_by_appearance():
     assert np.mean(hits_ncc) > np.mean(hits_static) + 0.4
 
 
-def test_cli_writes_every_part(tmp_path):
+def _cli():
     from importlib import util
 
     spec = util.spec_from_file_location("make_synthetic", os.path.join(os.path.dirname(__file__), "..", "..",
                                                                        "scripts", "make_synthetic.py"))
     module = util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    argv = ["--out", str(tmp_path), "--seed", "3", "--train-videos", "1", "--train-frames", "3", "--test-videos",
-            "1", "--test-frames", "3", "--width", "96", "--height", "80", "--parts", "train,vot"]
-    assert module.main(argv) == 0
+    return module
+
+
+def _sizes(train_videos, test_videos, frames, parts="train,otb,vot"):
+    return ["--seed", "3", "--train-videos", str(train_videos), "--train-frames", str(frames), "--test-videos",
+            str(test_videos), "--test-frames", str(frames), "--width", "96", "--height", "80", "--parts", parts]
+
+
+def test_cli_writes_every_part(tmp_path):
+    module = _cli()
+    assert module.main(["--out", str(tmp_path), *_sizes(1, 1, 3, "train,vot")]) == 0
     assert (tmp_path / "train" / "train.json").is_file() and (tmp_path / "test" / "VOT2018" / "list.txt").is_file()
     assert not (tmp_path / "test" / "OTB100").exists()
     with pytest.raises(SystemExit):
         module.main(["--out", str(tmp_path), "--parts", "train,bogus"])
+
+
+@pytest.mark.parametrize("where", ["out", "below"])
+def test_cli_out_is_a_file_is_one_line_exit_2(tmp_path, capsys, where):
+    from helpers import tool_error
+
+    existing = tmp_path / "a_file"
+    existing.write_text("mine")
+    out = existing if where == "out" else existing / "sub"
+    line = tool_error(capsys, _cli().main, ["--out", str(out), *_sizes(1, 1, 2)])
+    assert f"{existing} is a file, not a folder" in line
+    assert existing.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def _videos(folder):
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def test_rerun_with_a_smaller_set_replaces_what_the_last_run_wrote(tmp_path):
+    module = _cli()
+    assert module.main(["--out", str(tmp_path), *_sizes(3, 3, 5)]) == 0
+    otb, vot, crops = tmp_path / "test" / "OTB100", tmp_path / "test" / "VOT2018", tmp_path / "train" / "crop511"
+    assert _videos(otb) == ["Synth001", "Synth002", "Synth003"] and len(_videos(crops)) == 3
+    (otb / "my_notes.txt").write_text("keep")  # the user's own files in an owned folder stay
+    (otb / "MyVideo").mkdir()
+    assert module.main(["--out", str(tmp_path), *_sizes(1, 1, 2)]) == 0
+    assert _videos(otb) == ["MyVideo", "Synth001"] and (otb / "my_notes.txt").read_text() == "keep"
+    assert sorted(os.listdir(otb / "Synth001" / "img")) == ["0001.jpg", "0002.jpg"]  # no frames of the old video
+    assert _videos(vot) == ["synth001"] and len(os.listdir(vot / "synth001" / "color")) == 2
+    assert (vot / "list.txt").read_text().split() == ["synth001"]
+    assert _videos(crops) == ["synth_00000"]
+    assert all(int(n[:6]) < 2 for n in os.listdir(crops / "synth_00000"))
+    assert list(json.load(open(tmp_path / "train" / "train.json"))) == ["synth_00000"]
+    # the native OTB layout (folders on disk) now agrees with the json
+    from toolkit.datasets import DatasetFactory
+
+    native = DatasetFactory.create_dataset("OTB100", str(otb), layout="native")
+    assert [v.name for v in native] == ["Synth001"]
+
+
+def test_a_folder_it_did_not_write_is_refused_untouched(tmp_path, capsys):
+    from helpers import tool_error
+
+    real = tmp_path / "test" / "OTB100"  # e.g. a real benchmark under the same name
+    (real / "Basketball" / "img").mkdir(parents=True)
+    (real / "OTB100.json").write_text("{}")
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    line = tool_error(capsys, _cli().main, ["--out", str(tmp_path), *_sizes(1, 1, 2)])
+    assert str(real) in line and ".siamkpn_synthetic.json" in line
+    # refused before anything was written: not even the training part (checked first) exists
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
 
 
 def test_parallel_generation_writes_identical_files(tmp_path):
@@ -187,6 +246,6 @@ def test_parallel_generation_writes_identical_files(tmp_path):
                       progress=False)
     serial = sorted(p.relative_to(tmp_path / "serial") for p in (tmp_path / "serial").rglob("*") if p.is_file())
     parallel = sorted(p.relative_to(tmp_path / "parallel") for p in (tmp_path / "parallel").rglob("*") if p.is_file())
-    assert serial == parallel and len(serial) == 1 + 2 * (4 + 1)
+    assert serial == parallel and len(serial) == 2 + 2 * (4 + 1)  # json, marker, per video: frames + ground truth
     for rel in serial:
         assert (tmp_path / "serial" / rel).read_bytes() == (tmp_path / "parallel" / rel).read_bytes()
