@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -18,6 +19,7 @@ import numpy as np
 from siamkpn.cli.common import UsageError, add_debug_flag, run_tool
 from siamkpn.config import load_cfg
 from siamkpn.tracker import tracker_from_snapshot
+from toolkit.datasets.video import read_image
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 WINDOW = "SiamKPN demo"
@@ -45,10 +47,7 @@ def frames(source: str) -> Iterator[np.ndarray]:
         if not names:
             raise UsageError(f"no images ({', '.join(IMAGE_EXTS)}) in {source}")
         for name in names:
-            img = cv2.imread(os.path.join(source, name), cv2.IMREAD_COLOR)
-            if img is None:
-                raise UsageError(f"cannot read image {os.path.join(source, name)}")
-            yield img
+            yield read_image(os.path.join(source, name))  # names the file when it is cut short or corrupt
         return
     if not source.isdigit() and not os.path.isfile(source):
         raise UsageError(f"--video {source}: no such file, folder or webcam index")
@@ -87,13 +86,13 @@ def has_display() -> bool:
 
 
 def parse_box(text: str) -> List[float]:
-    """'x,y,w,h' -> [x, y, w, h] with positive w and h."""
+    """'x,y,w,h' -> [x, y, w, h]: four finite numbers with positive w and h (checked before the model loads)."""
     try:
         box = [float(v) for v in text.replace(" ", "").split(",")]
     except ValueError:
         raise UsageError(f"--init must be x,y,w,h numbers, got {text!r}") from None
-    if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
-        raise UsageError(f"--init must be x,y,w,h with positive w and h, got {text!r}")
+    if len(box) != 4 or not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
+        raise UsageError(f"--init must be x,y,w,h: four finite numbers with positive w and h, got {text!r}")
     return box
 
 

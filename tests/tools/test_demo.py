@@ -77,3 +77,32 @@ def test_headless_without_init_box_says_what_to_do(setup, capsys):
     assert line.startswith("siamkpn-demo: error:") and "positive w and h" in line
     assert "no such file" in tool_error(capsys, demo.main,
                                         base + ["--video", str(tmp / "missing.mp4"), "--init", "1,2,3,4"])
+
+
+@pytest.mark.parametrize("init", ["nan,1,2,3", "1,2,inf,4", "1,2,3", "1,2,-3,4"])
+def test_bad_init_box_is_refused_before_the_model_loads(setup, capsys, init):
+    demo, tmp, base = setup
+    (tmp / "notes.pth").write_text("not a checkpoint")
+    argv = ["--config", str(tmp / "config.yaml"), "--snapshot", str(tmp / "notes.pth"), "--device", "cpu"]
+    line = tool_error(capsys, demo.main, argv + ["--video", str(tmp / "frames"), "--init", init])
+    # the box is named (not the snapshot): it was checked first, without building the model
+    assert "--init" in line and init in line and "four finite numbers" in line
+
+
+def test_a_snapshot_that_is_not_a_checkpoint_is_one_line(setup, capsys):
+    demo, tmp, base = setup
+    (tmp / "notes.pth").write_text("not a checkpoint")
+    argv = ["--config", str(tmp / "config.yaml"), "--snapshot", str(tmp / "notes.pth"), "--device", "cpu"]
+    line = tool_error(capsys, demo.main, argv + ["--video", str(tmp / "frames"), "--init", "30,20,26,20"])
+    assert str(tmp / "notes.pth") in line and "checkpoint" in line
+
+
+def test_a_cut_jpeg_frame_is_one_line_naming_it(setup, capsys):
+    demo, tmp, base = setup
+    folder = tmp / "jpegs"
+    folder.mkdir()
+    for i, src in enumerate(sorted((tmp / "frames").glob("*.png"))):
+        data = cv2.imencode(".jpg", cv2.imread(str(src)))[1].tobytes()
+        (folder / f"{i:05d}.jpg").write_bytes(data[: len(data) // 2] if i == 2 else data)
+    line = tool_error(capsys, demo.main, base + ["--video", str(folder), "--init", "30,20,26,20"])
+    assert "truncated JPEG" in line and str(folder / "00002.jpg") in line
