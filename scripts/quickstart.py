@@ -27,13 +27,15 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from quickstart_report import format_seconds, format_table, learning_verdict, write_report  # noqa: E402
+
+from siamkpn.utils.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join("experiments", "siamkpn_quickstart", "config.yaml")
 BENCHMARKS = ("OTB100", "VOT2018")
@@ -117,8 +119,7 @@ class Runner:
         text = proc.stdout or ""
         if capture:
             print(text, end="", flush=True)
-            with open(capture, "w", encoding="utf-8") as f:
-                f.write(text)
+            atomic_write_text(capture, text)
         if proc.returncode != 0:
             raise SystemExit(f"quickstart: stage '{stage}' failed (exit status {proc.returncode}) running:\n  {shown}")
         return text
@@ -153,9 +154,7 @@ def prepare_output(out: str, settings: Dict[str, object]) -> bool:
     elif os.path.isdir(out) and os.listdir(out):
         raise SystemExit(f"{out} exists and is not a quick-start output folder ({SETTINGS_FILE} missing): "
                          "choose another --out")
-    os.makedirs(out, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(settings, f, indent=2)
+    atomic_write_json(path, settings)
     return False
 
 
@@ -164,17 +163,43 @@ def save_untrained(config: str, opts: Sequence[str], path: str) -> None:
     import torch
 
     from siamkpn.config import load_cfg
+    from siamkpn.models.checkpoint import save_checkpoint
     from siamkpn.models.model_builder import ModelBuilder
 
     cfg = load_cfg(config, opts)
     torch.manual_seed(cfg.TRAIN.SEED)  # tools/train.py seeds torch with TRAIN.SEED right before ModelBuilder
     model = ModelBuilder(cfg)
-    tmp = path + ".tmp"
-    torch.save({"epoch": 0, "state_dict": model.state_dict()}, tmp)
-    os.replace(tmp, path)
+    save_checkpoint({"epoch": 0, "state_dict": model.state_dict()}, path)
 
 
-def main(argv=None) -> int:
+@dataclass
+class QuickStart:
+    """One quick-start run: its flags, sizes, output folders, and the runner of its stage commands."""
+
+    args: argparse.Namespace
+    preset_name: str
+    preset: Preset
+    out: str
+    config: str
+    settings: Dict[str, object]
+    runner: Runner
+    start: float
+
+    @property
+    def data(self) -> str:
+        return os.path.join(self.out, "data")
+
+    @property
+    def snapshots(self) -> str:
+        return os.path.join(self.out, "snapshots")
+
+    @property
+    def quiet(self) -> List[str]:
+        return ["--no-progress"] if self.args.no_progress else []
+
+
+def setup(argv=None) -> QuickStart:
+    """Flags, preset and output folder (continued when it holds a run with the same settings)."""
     args = parse_args(argv)
     preset_name, preset = choose_preset(args)
     out = os.path.abspath(args.out)
@@ -184,79 +209,95 @@ def main(argv=None) -> int:
     settings = {"preset": preset_name, **asdict(preset), "seed": args.seed, "config": config,
                 "config_sha256": _config_hash(config), "device": args.device}
     resuming = prepare_output(out, settings)
-    data, snapshots = os.path.join(out, "data"), os.path.join(out, "snapshots")
-    py, runner = sys.executable, Runner(out)
-    quiet = ["--no-progress"] if args.no_progress else []
-    start = time.time()
+    qs = QuickStart(args, preset_name, preset, out, config, settings, Runner(out), time.time())
     print(f"SiamKPN quick start ({preset_name}{', continuing' if resuming else ''}): output in {out}", flush=True)
+    return qs
 
-    # 1. data ---------------------------------------------------------------------------------------
+
+def stage_data(qs: QuickStart) -> None:
+    """1. The synthetic training set and the held-out OTB100 / VOT2018-style benchmarks (another seed)."""
+    runner, preset, args, py = qs.runner, qs.preset, qs.args, sys.executable
     runner.heading(1, "Synthetic data: training set and held-out OTB100 / VOT2018-style benchmarks")
     t0 = time.time()
-    if os.path.isfile(os.path.join(data, "train", "train.json")):
+    if os.path.isfile(os.path.join(qs.data, "train", "train.json")):
         runner.resumed.append("data (train)")
     else:
-        runner.run([py, "scripts/make_synthetic.py", "--out", data, "--seed", str(args.seed), "--parts", "train",
+        runner.run([py, "scripts/make_synthetic.py", "--out", qs.data, "--seed", str(args.seed), "--parts", "train",
                     "--train-videos", str(preset.train_videos), "--train-frames", str(preset.train_frames),
                     "--workers", str(args.workers)], "data")
     for bench, part, frames in (("OTB100", "otb", preset.otb_frames), ("VOT2018", "vot", preset.vot_frames)):
-        if os.path.isfile(os.path.join(data, "test", bench, bench + ".json")):
+        if os.path.isfile(os.path.join(qs.data, "test", bench, bench + ".json")):
             runner.resumed.append(f"data ({bench})")
             continue
-        runner.run([py, "scripts/make_synthetic.py", "--out", data, "--seed", str(args.seed + 1), "--parts", part,
+        runner.run([py, "scripts/make_synthetic.py", "--out", qs.data, "--seed", str(args.seed + 1), "--parts", part,
                     "--test-videos", str(preset.test_videos), "--test-frames", str(frames),
                     "--workers", str(args.workers)], "data")
     runner.timings["1. synthetic data"] = time.time() - t0
 
-    # 2. training -----------------------------------------------------------------------------------
-    runner.heading(2, f"Training {os.path.relpath(config, REPO)} from scratch ({preset.epochs} epochs of "
+
+def stage_train(qs: QuickStart) -> Tuple[str, str]:
+    """2. The untrained baseline (training's initial weights), then training; returns both snapshot paths."""
+    runner, preset = qs.runner, qs.preset
+    runner.heading(2, f"Training {os.path.relpath(qs.config, REPO)} from scratch ({preset.epochs} epochs of "
                       f"{preset.videos_per_epoch} pairs, batch {preset.batch_size})")
     t0 = time.time()
     opts = ["DATASET.NAMES", "['SYNTH']", "TRAIN.EPOCH", str(preset.epochs), "DATASET.VIDEOS_PER_EPOCH",
             str(preset.videos_per_epoch), "TRAIN.BATCH_SIZE", str(preset.batch_size)]
-    untrained = os.path.join(snapshots, "untrained.pth")
-    trained = os.path.join(snapshots, f"checkpoint_e{preset.epochs}.pth")
-    os.makedirs(snapshots, exist_ok=True)
+    untrained = os.path.join(qs.snapshots, "untrained.pth")
+    trained = os.path.join(qs.snapshots, f"checkpoint_e{preset.epochs}.pth")
+    os.makedirs(qs.snapshots, exist_ok=True)
     if not os.path.isfile(untrained):
-        save_untrained(config, opts, untrained)
+        save_untrained(qs.config, opts, untrained)
     print(f"untrained baseline (the initial weights of training): {untrained}", flush=True)
     if os.path.isfile(trained):
         runner.resumed.append("training")
     else:
-        runner.run([py, "tools/train.py", "--cfg", config, "--data-root", os.path.join(data, "train"), "--device",
-                    args.device, "--resume", "auto", *quiet, "--opts", *opts, "TRAIN.SNAPSHOT_DIR", snapshots,
-                    "TRAIN.LOG_DIR", os.path.join(out, "logs")], "training")
+        runner.run([sys.executable, "tools/train.py", "--cfg", qs.config, "--data-root",
+                    os.path.join(qs.data, "train"), "--device", qs.args.device, "--resume", "auto", *qs.quiet,
+                    "--opts", *opts, "TRAIN.SNAPSHOT_DIR", qs.snapshots, "TRAIN.LOG_DIR",
+                    os.path.join(qs.out, "logs")], "training")
     if not os.path.isfile(trained):
         raise SystemExit(f"quickstart: training finished without writing {trained}")
     runner.timings["2. training"] = time.time() - t0
+    return untrained, trained
 
-    # 3. tracking -----------------------------------------------------------------------------------
-    runner.heading(3, "Tracking both benchmarks with the untrained and the trained model")
+
+def stage_test(qs: QuickStart, untrained: str, trained: str) -> None:
+    """3. Both benchmarks tracked with the untrained and the trained model."""
+    qs.runner.heading(3, "Tracking both benchmarks with the untrained and the trained model")
     t0 = time.time()
-    results = os.path.join(out, "results")
+    results = os.path.join(qs.out, "results")
     for bench in BENCHMARKS:
         for name, snap in zip(TRACKERS, (untrained, trained)):
-            runner.run([py, "tools/test.py", "--config", config, "--snapshot", snap, "--dataset", bench,
-                        "--dataset-root", os.path.join(data, "test", bench), "--results-dir", results,
-                        "--tracker-name", name, "--device", args.device], f"tracking {bench} ({name})")
-    runner.timings["3. tracking"] = time.time() - t0
+            qs.runner.run([sys.executable, "tools/test.py", "--config", qs.config, "--snapshot", snap, "--dataset",
+                           bench, "--dataset-root", os.path.join(qs.data, "test", bench), "--results-dir", results,
+                           "--tracker-name", name, "--device", qs.args.device], f"tracking {bench} ({name})")
+    qs.runner.timings["3. tracking"] = time.time() - t0
 
-    # 4. evaluation ---------------------------------------------------------------------------------
-    runner.heading(4, "Evaluation (pysot's metrics), json tables and plots")
+
+def stage_eval(qs: QuickStart) -> Tuple[Dict[str, dict], List[str]]:
+    """4. pysot's metrics per benchmark (json tables and plots); returns the metrics and the plot files."""
+    qs.runner.heading(4, "Evaluation (pysot's metrics), json tables and plots")
     t0 = time.time()
     metrics, plots = {}, []
+    results = os.path.join(qs.out, "results")
     for bench in BENCHMARKS:
-        json_path = os.path.join(out, "eval", bench + ".json")
+        json_path = os.path.join(qs.out, "eval", bench + ".json")
         os.makedirs(os.path.dirname(json_path), exist_ok=True)
-        runner.run([py, "tools/eval.py", "--tracker_path", results, "--dataset", bench, "--dataset-root",
-                    os.path.join(data, "test", bench), "--json", json_path, "--plot", os.path.join(out, "plots", bench),
-                    *quiet], f"evaluation {bench}", capture=os.path.join(out, "eval", bench + ".txt"))
+        qs.runner.run([sys.executable, "tools/eval.py", "--tracker_path", results, "--dataset", bench,
+                       "--dataset-root", os.path.join(qs.data, "test", bench), "--json", json_path, "--plot",
+                       os.path.join(qs.out, "plots", bench), *qs.quiet], f"evaluation {bench}",
+                      capture=os.path.join(qs.out, "eval", bench + ".txt"))
         with open(json_path, encoding="utf-8") as f:
             metrics[bench] = json.load(f)
-        plots += sorted(glob.glob(os.path.join(out, "plots", bench, "**", "*.png"), recursive=True))
-    runner.timings["4. evaluation"] = time.time() - t0
+        plots += sorted(glob.glob(os.path.join(qs.out, "plots", bench, "**", "*.png"), recursive=True))
+    qs.runner.timings["4. evaluation"] = time.time() - t0
+    return metrics, plots
 
-    # 5. report -------------------------------------------------------------------------------------
+
+def stage_report(qs: QuickStart, metrics: Dict[str, dict], plots: List[str]) -> int:
+    """5. Side-by-side tables, the verdict and report.md; 3 when the model did not learn enough, else 0."""
+    preset, runner = qs.preset, qs.runner
     runner.heading(5, "Report: untrained vs trained on the held-out synthetic benchmarks")
     frames = {"OTB100": preset.otb_frames, "VOT2018": preset.vot_frames}
     tables = {f"{bench} (synthetic, {preset.test_videos} videos x {frames[bench]} frames)":
@@ -269,23 +310,33 @@ def main(argv=None) -> int:
     else:
         passed, verdict = learning_verdict(metrics["OTB100"], metrics["VOT2018"], "untrained", "trained",
                                            preset.min_auc_gain)
-    elapsed = time.time() - start
-    notes = [f"Preset '{preset_name}', budget about {preset.budget_min:g} min on 2 CPU cores; this run took "
+    elapsed = time.time() - qs.start
+    notes = [f"Preset '{qs.preset_name}', budget about {preset.budget_min:g} min on 2 CPU cores; this run took "
              f"{format_seconds(elapsed)}."]
     if runner.resumed:
         notes.append("Continued an earlier run; reused without rerunning: " + ", ".join(runner.resumed) + ".")
     notes.append("The untrained model is the exact initial state of training (same seed), tracked the same way.")
-    report = write_report(os.path.join(out, "report.md"), settings=settings, commands=runner.commands,
+    report = write_report(os.path.join(qs.out, "report.md"), settings=qs.settings, commands=runner.commands,
                           timings=runner.timings, tables=tables, plots=plots, verdict=verdict, notes=notes,
                           embed=("success_plot_ALL.png", "precision_plot_ALL.png", "eao_rank.png"))
     print(verdict)
-    print(f"\nTotal time {format_seconds(elapsed)}. Report: {report}\nPlots:  {os.path.join(out, 'plots')}\n"
-          f"Output: {out}", flush=True)
+    print(f"\nTotal time {format_seconds(elapsed)}. Report: {report}\nPlots:  {os.path.join(qs.out, 'plots')}\n"
+          f"Output: {qs.out}", flush=True)
     if not passed:
         print("quickstart: the trained model did not beat the untrained one by the expected margin; see the "
-              f"training log in {os.path.join(out, 'logs')}", file=sys.stderr)
+              f"training log in {os.path.join(qs.out, 'logs')}", file=sys.stderr)
         return 3
     return 0
+
+
+def main(argv=None) -> int:
+    """The five stages in order; each one reuses what an interrupted run with the same settings left."""
+    qs = setup(argv)
+    stage_data(qs)
+    untrained, trained = stage_train(qs)
+    stage_test(qs, untrained, trained)
+    metrics, plots = stage_eval(qs)
+    return stage_report(qs, metrics, plots)
 
 
 if __name__ == "__main__":
