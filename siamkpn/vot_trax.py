@@ -6,10 +6,10 @@ default as tools/test.py: cuda when available), ``SIAMKPN_THREADS`` (torch threa
 (1: ``TRACK.FAST``). The tracker is built once per process with ``tracker_from_snapshot`` (the prepared
 model tools/test.py uses) and re-initialised for every TraX ``initialize``.
 
-Regions: a rectangle or a polygon (the TraX client turns a mask into a polygon for a box tracker) becomes the
-init box exactly as tools/test.py's VOT protocol computes it (``toolkit.boxes.init_box_from_gt`` of the
-polygon; a rectangle first becomes the polygon of its inclusive pixel corners). Each frame is answered with a
-rectangle and the tracker's ``best_score`` as the ``confidence`` property (read by long-term analyses).
+Regions: a polygon (the TraX client turns a mask into a polygon for a box tracker) becomes the init box exactly
+as tools/test.py's VOT protocol computes it, a rectangle (VOT-LT ground truth) as its long-term protocol does
+(both ``toolkit.boxes.init_box_from_gt``). Each frame is answered with a rectangle and the tracker's
+``best_score`` as the ``confidence`` property (read by long-term analyses).
 
 The hello goes out before torch and the model load, so the toolkit's handshake never waits for them; the
 first ``initialize`` does (set ``timeout`` in trackers.ini, see docs/VOT.md). Like the command lines in
@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from siamkpn.cli.common import UsageError, run_tool
-from toolkit.boxes import init_box_from_gt, xywh_to_vot_polygon
+from toolkit.boxes import init_box_from_gt
 
 __all__ = ["ENV_VARS", "TraxSettings", "settings_from_env", "init_box_from_region", "TraxTrackerSession", "main"]
 
@@ -74,8 +74,9 @@ def settings_from_env(environ: Mapping[str, str]) -> TraxSettings:
 def init_box_from_region(values: Sequence[float]) -> list[float]:
     """Init box ``[x, y, w, h]`` of a TraX region: 4 rectangle values or 2N polygon coordinates.
 
-    A rectangle becomes the polygon tools/test.py builds from a 4-value ground truth; a 4-point polygon is used
-    as is; any other polygon (a converted mask outline) by the 4 corners of its bounds.
+    As tools/test.py initialises: a 4-point polygon by its VOT rule, a rectangle by its rule for a 4-value ground
+    truth (one-pass and long-term protocols, where rectangles come from: VOT-LT); any other polygon (a converted
+    mask outline) by the 4 corners of its bounds.
     """
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(v)):
@@ -83,7 +84,8 @@ def init_box_from_region(values: Sequence[float]) -> list[float]:
     if v.size == 4:
         if v[2] <= 0 or v[3] <= 0:
             raise ValueError(f"initialisation region is empty: {v.tolist()}")
-        poly = xywh_to_vot_polygon(v)
+        # not via the polygon of the reset protocol: that would start 0.5 px away from test.py's long-term run
+        return init_box_from_gt(v)
     elif v.size == 8:
         poly = v
     elif v.size >= 6 and v.size % 2 == 0:

@@ -7,6 +7,7 @@ must equal test.py's, and its failure frames must have zero overlap, as test.py 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import tiny_cfg, tool_error
+from helpers import tiny_cfg, tool_error, torch_threads
 from siamkpn.datasets.synthetic import SceneConfig
 from siamkpn.datasets.synthetic_sets import write_vot_set
 from siamkpn.models.model_builder import ModelBuilder
@@ -110,11 +111,54 @@ def test_trax_server_tracks_like_test_py(setup):
     print(f"compared {compared} boxes and {failures} failures with test.py")
 
 
+def _start_server(tmp: Path, trax):
+    from trax.client import Client
+
+    proc = subprocess.Popen([sys.executable, "-m", "siamkpn.vot_trax"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=open(tmp / "server.log", "a"), env=_env(tmp), cwd=tmp)
+    log = []  # vot-trax 4.0.2's Client needs a logger (log=False fails in ctypes), as the toolkit passes one
+    return proc, Client(stream=(proc.stdin.fileno(), proc.stdout.fileno()), timeout=60, log=log.append)
+
+
+def test_rectangle_ground_truth_tracks_like_the_longterm_protocol(setup):
+    """VOT-LT sends rectangles: the server's run equals tools/test.py --dataset VOT2018-LT, box for box."""
+    trax = pytest.importorskip("trax", reason="vot-trax (PyPI) is not installed: pip install 'siamkpn[vot]'")
+    from siamkpn.cli.test import main as test_main
+    from toolkit.results import read_longterm
+
+    tmp = setup
+    lt = tmp / "VOT2018-LT"
+    shutil.copytree(tmp / "VOT2018" / "synth001" / "color", lt / "synth001" / "color")
+    polys = np.loadtxt(tmp / "VOT2018" / "synth001" / "groundtruth.txt", delimiter=",")
+    rects = np.stack([polys[:, 0], polys[:, 1], polys[:, 4] - polys[:, 0], polys[:, 5] - polys[:, 1]], axis=1)
+    np.savetxt(lt / "synth001" / "groundtruth.txt", rects, fmt="%.2f", delimiter=",")
+    (lt / "list.txt").write_text("synth001\n")
+    with torch_threads(1):
+        assert test_main(["--config", str(tmp / "config.yaml"), "--snapshot", str(tmp / "tiny.pth"), "--device",
+                          "cpu", "--dataset", "VOT2018-LT", "--dataset-root", str(lt), "--results-dir",
+                          str(tmp / "results")]) == 0
+    boxes, scores, _ = read_longterm(tmp / "results" / "VOT2018-LT" / "tiny" / "longterm" / "synth001")
+    video = DatasetFactory.create_dataset("VOT2018-LT", lt)["synth001"]
+    proc, client = _start_server(tmp, trax)
+    try:
+        frames = [{"color": trax.FileImage.create(str(Path(p).resolve()))} for p in video.img_names]
+        client.initialize(frames[0], [(trax.Rectangle.create(*rects[0]), {})], {})
+        for idx in range(1, len(frames)):
+            reply, _ = client.frame(frames[idx], {}, [])
+            np.testing.assert_allclose(reply[0][0].bounds(), boxes[idx], atol=1e-3, err_msg=f"frame {idx}")
+            assert float(reply[0][1]["confidence"]) == pytest.approx(scores[idx], abs=1e-5)
+        client.quit()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_region_to_init_box_matches_the_vot_protocol():
     poly = [10.0, 20.0, 10.0, 39.0, 39.0, 39.0, 39.0, 20.0]
     assert init_box_from_region(poly) == init_box_from_gt(poly)
-    # a rectangle is the polygon of its inclusive corners, as test.py treats a 4-value ground truth
-    assert init_box_from_region([10, 20, 30, 20]) == init_box_from_gt(poly)
+    # a rectangle as test.py's long-term / one-pass protocols take a 4-value ground truth (pysot's x + 0.5)
+    assert init_box_from_region([10, 20, 30, 20]) == init_box_from_gt([10, 20, 30, 20]) == [10.5, 20.5, 30.0, 20.0]
     # a converted mask outline (not 4 points) is taken by its bounds
     outline = [10, 20, 25, 18, 39, 20, 39, 39, 10, 39]
     assert init_box_from_region(outline) == init_box_from_gt([10, 18, 39, 18, 39, 39, 10, 39])
