@@ -15,8 +15,10 @@ from typing import Iterator, List, Optional
 
 import cv2
 import numpy as np
+import torch
 
-from siamkpn.cli.common import UsageError, add_debug_flag, run_tool
+from siamkpn.cli.args import add_config, add_flag, add_opts, add_snapshot, add_standard, make_parser, resolve_device
+from siamkpn.cli.common import UsageError, run_tool
 from siamkpn.config import load_cfg
 from siamkpn.tracker import tracker_from_snapshot
 from toolkit.datasets.video import read_image
@@ -25,19 +27,22 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 WINDOW = "SiamKPN demo"
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser("siamkpn-demo", __doc__)
+    add_config(p)
+    add_snapshot(p)
+    add_flag(p, "--video", required=True, help="video file, image folder, or webcam index (e.g. 0)")
+    add_flag(p, "--init", default=None, help="initial box x,y,w,h (0-based) (default: draw it with the mouse)")
+    add_flag(p, "--out", default=None, help="annotated output video (.mp4, or .avi)")
+    add_flag(p, "--fps", type=float, default=None, help="output frame rate (default: the input's, else 30)")
+    add_standard(p, ["device", "threads", "fast"])
+    add_flag(p, "--no-show", "--no_show", dest="no_show", action="store_true", help="never open a window")
+    add_opts(p)
+    return p
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="SiamKPN demo: track one object")
-    p.add_argument("--config", required=True, help="experiment config.yaml")
-    p.add_argument("--snapshot", required=True, help="model weights (.pth)")
-    p.add_argument("--video", required=True, help="video file, image folder, or webcam index (e.g. 0)")
-    p.add_argument("--init", default=None, help="initial box x,y,w,h (0-based); default: draw it")
-    p.add_argument("--out", default=None, help="annotated output video (.mp4, or .avi)")
-    p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's, else 30)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
-    p.add_argument("--no-show", action="store_true", help="never open a window")
-    add_debug_flag(p)
-    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
-    return p.parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 def frames(source: str) -> Iterator[np.ndarray]:
@@ -112,7 +117,11 @@ def _main(argv=None) -> int:
     if args.init is None and not show:
         raise UsageError("no display to draw the initial box: pass --init x,y,w,h")
     init_box = parse_box(args.init) if args.init else None
-    tracker = tracker_from_snapshot(load_cfg(args.config, args.opts, freeze=True), args.snapshot, args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    opts = list(args.opts) + (["TRACK.FAST", "True"] if args.fast else [])
+    tracker = tracker_from_snapshot(load_cfg(args.config, opts, freeze=True), args.snapshot,
+                                    resolve_device(args.device))
     writer, count, tic = None, 0, time.perf_counter()
     for img in frames(args.video):
         if count == 0:

@@ -1,4 +1,5 @@
-"""Score tracking results in pysot's layout: `python tools/eval.py --tracker_path ./results --dataset VOT2018`.
+"""Score tracking results in pysot's layout: `siamkpn-eval --tracker-path ./results --dataset VOT2018`
+(or `python tools/eval.py --tracker_path ./results --dataset VOT2018`: pysot's spellings are accepted).
 
 Prints the published toolkit's tables; `--json FILE` writes {tracker: {metric: value}}, `--plot DIR` PNGs.
 Videos without a result file make the scores partial: the tables say so and the tool exits 2 (writing neither
@@ -14,34 +15,38 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-from siamkpn.cli.common import UsageError, add_debug_flag, run_tool
+from siamkpn.cli.args import add_flag, add_standard, add_tracker_path, make_parser
+from siamkpn.cli.common import UsageError, run_tool
 from siamkpn.utils.atomic import atomic_write_json
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 from toolkit.evaluation.common import MissingResultWarning
 from toolkit.evaluation.runner import evaluate, format_tables, missing_videos, summary_json
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="tracking evaluation (pysot's numbers)")
-    p.add_argument("--tracker_path", "-p", default="./results", help="result folder holding <dataset>/<tracker>/")
-    p.add_argument("--dataset", "-d", required=True, help="benchmark name, e.g. OTB100, VOT2018, LaSOT")
-    p.add_argument("--dataset-root", "--dataset_root", dest="dataset_root", default=None,
-                   help="benchmark folder (default: $SIAMKPN_DATASETS/<dataset>, else ./testing_dataset/<dataset>)")
-    p.add_argument("--layout", choices=("json", "native"), default=None,
-                   help="force the pysot json or the native dataset layout (default: json when present)")
-    p.add_argument("--num", "-n", default=1, type=int, help="worker processes (one tracker each)")
-    p.add_argument("--tracker_prefix", "-t", default="", help="evaluate only trackers whose name starts with this")
-    p.add_argument("--show_video_level", "-s", action="store_true", help="also print per-video tables")
-    p.add_argument("--json", default=None,
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser("siamkpn-eval", __doc__)
+    add_tracker_path(p)
+    add_standard(p, ["dataset"])
+    add_flag(p, "--layout", choices=("json", "native"), default=None,
+             help="force the pysot json or the native dataset layout (default: json when present)")
+    add_flag(p, "--num", "-n", default=1, type=int, help="worker processes (one tracker each)")
+    add_flag(p, "--tracker-prefix", "--tracker_prefix", "-t", dest="tracker_prefix", default="",
+             help="evaluate only trackers whose folder name starts with this (default: all)")
+    add_flag(p, "--show-video-level", "--show_video_level", "-s", dest="show_video_level", action="store_true",
+             help="also print per-video tables")
+    add_flag(p, "--json", default=None,
                    help="write {tracker: {metric: value}} to this file (a metric that cannot be computed, e.g. "
                         "no video of the tracker has a result, is null)")
-    p.add_argument("--plot", default=None, help="write PNG plots into this folder")
-    p.add_argument("--allow-missing", action="store_true",
+    add_flag(p, "--plot", default=None, help="write PNG plots into this folder")
+    add_flag(p, "--allow-missing", action="store_true",
                    help="accept trackers missing some videos' results: their scores average the videos present "
                         "(the tables are marked PARTIAL; without this flag the tool exits 2)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_debug_flag(p)
-    return p.parse_args(argv)
+    add_standard(p, ["progress"])
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def find_trackers(tracker_dir: Path, prefix: str) -> list:

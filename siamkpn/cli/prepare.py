@@ -20,23 +20,28 @@ import logging
 import os
 import sys
 
-from siamkpn.cli.common import add_debug_flag, run_tool
+from siamkpn.cli.args import add_flag, add_standard, make_parser
+from siamkpn.cli.common import run_tool
 from siamkpn.datasets.prepare import SOURCES, json_name, prepare
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser("siamkpn-prepare", __doc__)
+    p.add_argument("source", choices=sorted(SOURCES), help="dataset to prepare")
+    add_flag(p, "--src", required=True, help="the official download folder")
+    add_flag(p, "--out", required=True, help="output folder, e.g. training_dataset/got10k")
+    add_flag(p, "--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    add_flag(p, "--split", default=None, help="split to prepare (default: the training split)")
+    add_flag(p, "--quality", type=int, default=95, help="JPEG quality of the crops")
+    add_standard(p, ["progress"])
+    return p
+
+
 def _main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", choices=sorted(SOURCES), help="dataset to prepare")
-    parser.add_argument("--src", required=True, help="the official download folder")
-    parser.add_argument("--out", required=True, help="output folder, e.g. training_dataset/got10k")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
-    parser.add_argument("--split", default=None, help="split to prepare (default: the training split)")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG quality of the crops")
-    add_debug_flag(parser)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     stats = prepare(args.source, args.src, args.out, workers=max(1, args.workers), split=args.split,
-                    quality=args.quality)
+                    quality=args.quality, progress=not args.no_progress)
     split = args.split or SOURCES[args.source][1]
     print(f"{args.source}: {stats.written} crops written, {stats.reused} kept from an earlier run, "
           f"{stats.failed_images} unreadable images skipped -> {os.path.join(args.out, 'crop511')} + "

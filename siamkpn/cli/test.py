@@ -11,9 +11,11 @@ import argparse
 import os
 import sys
 
+import torch
 from tqdm import tqdm
 
-from siamkpn.cli.common import UsageError, add_debug_flag, run_tool
+from siamkpn.cli.args import add_config, add_flag, add_opts, add_snapshot, add_standard, make_parser, resolve_device
+from siamkpn.cli.common import UsageError, run_tool
 from siamkpn.config import load_cfg
 from siamkpn.tracker import tracker_from_snapshot
 from siamkpn.tracker.provenance import model_precision, prepare_result_folder, tracking_provenance
@@ -21,27 +23,25 @@ from toolkit import protocols, results
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser("siamkpn-test", __doc__)
+    add_config(p)
+    add_snapshot(p)
+    add_standard(p, ["dataset", "results-dir"])
+    add_flag(p, "--tracker-name", "--tracker_name", dest="tracker_name", default=None,
+             help="result sub-folder, one plain name (when not given: the snapshot's file name without its last "
+                  "extension, model.v1.pth -> model.v1)")
+    add_flag(p, "--overwrite", action="store_true",
+             help="discard the folder's results and record first, then track every video again")
+    add_flag(p, "--video", default="", help="track only this video (default: all)")
+    add_standard(p, ["device", "threads", "fast", "progress"])
+    add_flag(p, "--vis", action="store_true", help="show the tracked boxes (needs a display)")
+    add_opts(p)
+    return p
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="SiamKPN tracking on a benchmark")
-    p.add_argument("--config", required=True, help="experiment config.yaml")
-    p.add_argument("--snapshot", required=True, help="model weights (.pth)")
-    p.add_argument("--dataset", required=True, help="benchmark name, e.g. OTB100, VOT2018, GOT-10k")
-    p.add_argument("--dataset-root", default=None,
-                   help="benchmark folder (default: $SIAMKPN_DATASETS/<dataset>, else testing_dataset/<dataset>)")
-    p.add_argument("--results-dir", default="results", help="results folder (default ./results)")
-    p.add_argument("--tracker-name", default=None,
-                   help="result sub-folder, one plain name (default: the snapshot's file name without its last "
-                        "extension: model.v1.pth -> model.v1)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="discard the folder's results and record first, then track every video again")
-    p.add_argument("--video", default="", help="track only this video")
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
-    p.add_argument("--fast", action="store_true",
-                   help="fast mode (TRACK.FAST): bf16 where the device computes it natively; see README")
-    p.add_argument("--vis", action="store_true", help="show the tracked boxes (needs a display)")
-    add_debug_flag(p)
-    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
-    return p.parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 class ShownTracker:
@@ -104,7 +104,9 @@ def _main(argv=None) -> int:
     args = parse_args(argv)
     name = tracker_name(args.tracker_name, args.snapshot)
     cfg = load_cfg(args.config, list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []), freeze=True)
-    tracker = tracker_from_snapshot(cfg, args.snapshot, args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tracker = tracker_from_snapshot(cfg, args.snapshot, resolve_device(args.device))
     dataset = DatasetFactory.create_dataset(
             args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False)
     videos = [v for v in dataset if not args.video or v.name == args.video]
@@ -124,7 +126,8 @@ def _main(argv=None) -> int:
                 total_lost += lost
             tqdm.write(line)
             continue
-        with tqdm(total=len(video), desc=f"{idx}/{len(videos)} {video.name}", leave=False) as bar:
+        with tqdm(total=len(video), desc=f"{idx}/{len(videos)} {video.name}", leave=False,
+                  disable=args.no_progress) as bar:
             res = protocols.run_protocol(tracker, video, kind, progress=bar.update)
         results.write_video_result(args.results_dir, args.dataset, name, video.name, res.boxes,
                                    scores=res.scores, times=res.times, kind=kind)

@@ -27,7 +27,7 @@ def json_name(source: str, split: str) -> str:
 
 
 def prepare(source: str, src: str, out: str, workers: int = 1, split: Optional[str] = None,
-            quality: int = 95) -> RunStats:
+            quality: int = 95, progress: bool = True) -> RunStats:
     """Crop `source` (a key of SOURCES) from the download in `src` into `out`; return the run totals."""
     if source not in SOURCES:
         raise ValueError(f"unknown dataset source '{source}'; valid: {', '.join(sorted(SOURCES))}")
@@ -39,7 +39,7 @@ def prepare(source: str, src: str, out: str, workers: int = 1, split: Optional[s
     if not jobs:
         raise ValueError(f"no annotated images found for {source} ({split}) in {src}")
     annotations, stats = run_jobs(jobs, os.path.join(out, "crop511"), workers=workers, desc=f"{source} {split}",
-                                  quality=quality)
+                                  quality=quality, progress=progress)
     anno_path = os.path.join(out, json_name(source, split))
     write_json_atomic(anno_path, annotations, indent=1)
     logger.info("%s: %d videos, %d crops written, %d reused, %d images unreadable -> %s", source, len(annotations),

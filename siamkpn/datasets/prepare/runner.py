@@ -97,7 +97,7 @@ def _sorted_annotations(annotations: Annotations) -> Annotations:
 
 
 def run_jobs(jobs: Iterable[CropJob], crop_root: str, workers: int = 1, desc: str = "crop",
-             quality: int = 95, total: Optional[int] = None) -> Tuple[Annotations, RunStats]:
+             quality: int = 95, total: Optional[int] = None, progress: bool = True) -> Tuple[Annotations, RunStats]:
     """Process every job (in `workers` processes when > 1) and return the json dict and the totals."""
     jobs = list(jobs)
     stats = RunStats()
@@ -110,7 +110,8 @@ def run_jobs(jobs: Iterable[CropJob], crop_root: str, workers: int = 1, desc: st
         pool = None
         results = map(work, jobs)
     try:
-        for res in tqdm(results, total=total or len(jobs), desc=desc, unit="img", dynamic_ncols=True):
+        for res in tqdm(results, total=total or len(jobs), desc=desc, unit="img", dynamic_ncols=True,
+                        disable=not progress):
             if res.error:
                 stats.failed_images += 1
                 logger.warning("%s: skipped", res.error)
