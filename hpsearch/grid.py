@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -83,10 +83,11 @@ def _split(text: str, flag: str) -> List[str]:
     return parts
 
 
-def parse_range(text: str, flag: str = "range") -> List[float]:
+def parse_range(text: str, flag: str = "range", bounds: Optional[Tuple[float, float]] = None) -> List[float]:
     """'start,stop,step' -> the values of numpy.arange(start, stop, step), rounded; 'v' -> [v].
 
     The stop stays exclusive even where float noise would make arange reach it (0.3,0.8,0.1 ends at 0.7).
+    With `bounds` (low, high), every value must lie in [low, high] (e.g. BOUNDS[param]).
     """
     parts = _split(text, flag)
     try:
@@ -96,15 +97,22 @@ def parse_range(text: str, flag: str = "range") -> List[float]:
     if not all(math.isfinite(v) for v in nums):
         raise ValueError(f"{flag}: values must be finite, got {text!r}")
     if len(nums) == 1:
-        return [round(nums[0], DECIMALS)]
-    start, stop, step = nums
-    if step <= 0:
-        raise ValueError(f"{flag}: step must be positive, got {text!r}")
-    stop_r = round(stop, DECIMALS)
-    values = sorted({round(float(v), DECIMALS) for v in np.arange(start, stop, step)} - {stop_r})
-    values = [v for v in values if v < stop_r]
-    if not values:
-        raise ValueError(f"{flag}: the range {text!r} is empty (start must be below stop)")
+        values = [round(nums[0], DECIMALS)]
+    else:
+        start, stop, step = nums
+        if step <= 0:
+            raise ValueError(f"{flag}: step must be positive, got {text!r}")
+        stop_r = round(stop, DECIMALS)
+        values = sorted({round(float(v), DECIMALS) for v in np.arange(start, stop, step)} - {stop_r})
+        values = [v for v in values if v < stop_r]
+        if not values:
+            raise ValueError(f"{flag}: the range {text!r} is empty (start must be below stop)")
+    if bounds is not None:
+        low, high = bounds
+        outside = [v for v in values if not low <= v <= high]
+        if outside:
+            where = f"at least {low:g}" if math.isinf(high) else f"in [{low:g}, {high:g}]"
+            raise ValueError(f"{flag}: values must be {where}; {text!r} gives {', '.join(f'{v:g}' for v in outside)}")
     return values
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpsearch.grid import Point, SearchSpace, format_value, parse_int_range, parse_range
+from hpsearch.grid import BOUNDS, Point, SearchSpace, format_value, parse_int_range, parse_range
 
 
 def test_parse_range_is_arange_rounded_with_exclusive_stop():
@@ -79,3 +79,13 @@ def test_refine_a_quarter_step_keeps_names_distinct():
 def test_empty_axis_is_an_error():
     with pytest.raises(ValueError, match="no values for lr"):
         SearchSpace([1], [0.1], [0.2], [])
+
+
+@pytest.mark.parametrize("param, text, bad", [
+    ("penalty_k", "-0.1,0.2,0.1", "-0.1"), ("window_influence", "0.9,1.3,0.2", "1.1"), ("lr", "-0.5", "-0.5"),
+    ("lr", "1.0001", "1.0001")])
+def test_parse_range_bounds_name_the_flag_and_the_values(param, text, bad):
+    with pytest.raises(ValueError, match=rf"--{param}: values must be .*; '{text}' gives {bad}$"):
+        parse_range(text, f"--{param}", BOUNDS[param])
+    assert parse_range("0.0,1.01,0.5", "--lr", BOUNDS["lr"]) == [0.0, 0.5, 1.0]  # the bounds themselves are in
+    assert parse_range("3.5", "--penalty-k", BOUNDS["penalty_k"]) == [3.5]  # penalty_k has no upper bound
