@@ -15,16 +15,18 @@ import torch
 from tqdm import tqdm
 
 from hpsearch.grid import Point
+from hpsearch.inputs import SearchInputs, check_result_folder
 from siamkpn.models.checkpoint import load_tracking_checkpoint
 from siamkpn.models.inference import prepare_for_inference
 from siamkpn.models.model_builder import ModelBuilder
 from siamkpn.tracker.siamkpn_tracker import BatchSiamKPNTracker
 from toolkit import results
+from toolkit.evaluation.eao import eao_interval
 from toolkit.evaluation.runner import METRICS, evaluate
 from toolkit.protocols import run_protocol_batch
 
-__all__ = ["OBJECTIVES", "resolve_metric", "snapshot_path", "check_snapshots", "check_search_regions", "lane_cfg",
-           "BatchEvaluator"]
+__all__ = ["OBJECTIVES", "resolve_metric", "check_metric_defined", "snapshot_path", "check_snapshots",
+           "check_search_regions", "lane_cfg", "BatchEvaluator"]
 
 # Metrics a search may maximise, per result kind (robustness and lost number are "lower is better").
 OBJECTIVES = {"vot": ("eao", "accuracy"), "ope": ("success_auc", "precision", "norm_precision"),
@@ -42,6 +44,18 @@ def resolve_metric(metric: Optional[str], dataset_name: str) -> str:
         valid = ", ".join(OBJECTIVES[kind] + tuple(a for a, m in _ALIASES.items() if m in OBJECTIVES[kind]))
         raise ValueError(f"--metric {metric!r} is not available for {dataset_name} ({kind} results); valid: {valid}")
     return name
+
+
+def check_metric_defined(dataset: Any, metric: str) -> None:
+    """ValueError when the benchmark's sequences cannot give the metric (EAO needs sequences reaching its interval)."""
+    if metric != "eao" or not len(dataset):
+        return
+    low, high = eao_interval(dataset.name)
+    longest = max(len(v) for v in dataset)
+    if longest < low:
+        raise ValueError(f"{dataset.name}: the sequences are shorter than the EAO interval ({low}-{high} frames; the "
+                         f"longest has {longest}), so EAO is undefined for every configuration; search --metric "
+                         "accuracy instead, or use longer videos")
 
 
 def snapshot_path(snapshot_dir: str, epoch: int) -> str:
@@ -87,11 +101,12 @@ class BatchEvaluator:
         results_dir: results go to ``<results_dir>/<dataset.name>/<point.name>/``.
         snapshot_dir: folder of ``checkpoint_e{N}.pth``.
         device: torch device for the model.
+        inputs: when given, each configuration's folder records them and results of other inputs are refused.
     """
 
     def __init__(self, cfg: Any, dataset: Any, results_dir: str, snapshot_dir: str,
-                 device: Any = "cpu", progress: bool = True) -> None:
-        self.cfg, self.dataset = cfg, dataset
+                 device: Any = "cpu", progress: bool = True, inputs: Optional[SearchInputs] = None) -> None:
+        self.cfg, self.dataset, self.inputs = cfg, dataset, inputs
         self.results_dir, self.snapshot_dir = str(results_dir), str(snapshot_dir)
         self.device, self.progress = torch.device(device), progress
         self.kind = results.result_kind(dataset.name)
@@ -120,6 +135,11 @@ class BatchEvaluator:
         groups = {p.group for p in points}
         if len(groups) != 1:
             raise ValueError(f"a batch must share one snapshot epoch and search region, got {sorted(groups, key=str)}")
+        if self.inputs is not None:
+            for p in points:
+                folder = Path(self.results_dir) / self.dataset.name / p.name
+                files = [f for v in self.dataset for f in results.result_files(folder, v.name, self.kind).values()]
+                check_result_folder(str(folder), self.inputs.folder_record(p.epoch), files)
         model = self.model(points[0].epoch)
         work = [(v, self._pending(points, v)) for v in self.dataset]
         work = [(v, pending) for v, pending in work if pending]

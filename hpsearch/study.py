@@ -10,127 +10,36 @@ trial WAITING, RUNNING or COMPLETE is a duplicate and is closed as PRUNED, so ea
 """
 from __future__ import annotations
 
-import os
-import random
 import threading
-import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.grid import Point
+from hpsearch.inputs import record_study_inputs
+from hpsearch.storage import default_storage_url, open_storage, retry_race, retry_storage, shown_url, storage_errors
 
 __all__ = ["Claim", "Heartbeat", "default_storage_url", "open_storage", "open_study", "enqueue_missing",
-           "claim_batch", "drop_duplicates", "tell_value", "tell_failure", "keyed_trials", "LIVE_STATES"]
+           "claim_batch", "drop_duplicates", "tell_value", "tell_failure", "keyed_trials", "retry_storage",
+           "LIVE_STATES"]
 
 LIVE_STATES = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
-T = TypeVar("T")
-
-try:  # optuna >= 4.9 renamed the callback
-    from optuna.storages import RetryHeartbeatStaleTrialCallback as _Retry
-    _CALLBACK_ARG = "heartbeat_stale_trial_callback"
-except ImportError:  # pragma: no cover - older optuna
-    from optuna.storages import RetryFailedTrialCallback as _Retry
-    _CALLBACK_ARG = "failed_trial_callback"
 
 
-def retry_storage(fn: Callable[[], T], attempts: int = 8) -> T:
-    """Call fn, retrying the transient errors a busy shared database gives (locked SQLite file, races)."""
-    for i in range(attempts):
-        try:
-            return fn()
-        except optuna.exceptions.StorageInternalError:
-            if i == attempts - 1:
-                raise
-            time.sleep(0.05 * 2 ** i * (1 + random.random()))
-    raise AssertionError("unreachable")
+def open_study(storage: optuna.storages.RDBStorage, study_name: str, attrs: Dict[str, Any]) -> optuna.Study:
+    """Create or load the study (maximised); `attrs` (dataset, metric, the inputs) must match what it recorded.
 
-
-def default_storage_url(results_dir: str, dataset: str) -> str:
-    """``sqlite:///<results_dir>/<dataset>/hp_search.db`` (absolute), creating the folder."""
-    folder = os.path.abspath(os.path.join(results_dir, dataset))
-    os.makedirs(folder, exist_ok=True)
-    return "sqlite:///" + os.path.join(folder, "hp_search.db")
-
-
-def _serialize_sqlite(engine: Any) -> None:
-    """Start every SQLite transaction with BEGIN IMMEDIATE; use the write-ahead log.
-
-    pysqlite only begins a transaction at the first write, so two processes can both read a trial as
-    WAITING and both claim it; an immediate write lock makes the read-check-write of a claim atomic.
-    WAL with synchronous=NORMAL makes a commit cheap (no fsync each time); it needs every process on
-    one machine with the file on a local disk, which is what a SQLite study is for (several machines:
-    use a server database URL).
+    An InputsError names every difference; attrs the study has not recorded yet are recorded.
     """
-    from sqlalchemy import event
-
-    @event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    engine.dispose()  # pooled connections were opened before the listeners
-
-
-def open_storage(url: str, heartbeat_interval: int = 60, grace_period: Optional[int] = None,
-                 max_retry: int = 3) -> optuna.storages.RDBStorage:
-    """An RDBStorage with heartbeats; stale trials are re-enqueued up to max_retry times."""
-    if "://" not in url:
-        raise ValueError(f"--storage must be a database URL (sqlite:///file.db, postgresql://...), got {url!r}")
-    sqlite = url.startswith("sqlite")
-    kwargs: Dict[str, Any] = {"connect_args": {"timeout": 120}} if sqlite else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        callback = _Retry(max_retry=max_retry)
-
-    def make() -> optuna.storages.RDBStorage:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat_interval,
-                                              grace_period=grace_period, **{_CALLBACK_ARG: callback})
-
-    storage = _retry_any(make)  # concurrent first use may race on creating the tables
-    if sqlite:
-        _serialize_sqlite(storage.engine)
-    return storage
-
-
-def _retry_any(fn: Callable[[], T], attempts: int = 6) -> T:
-    """Retry the errors that concurrent first use gives (two processes creating the tables or the study)."""
-    from sqlalchemy import exc
-
-    for i in range(attempts):
-        try:
-            return fn()
-        except (exc.OperationalError, exc.IntegrityError, exc.ProgrammingError,
-                optuna.exceptions.StorageInternalError, optuna.exceptions.DuplicatedStudyError):
-            if i == attempts - 1:
-                raise
-            time.sleep(0.1 * (i + 1) * (1 + random.random()))
-    raise AssertionError("unreachable")
-
-
-def open_study(storage: optuna.storages.BaseStorage, study_name: str, attrs: Dict[str, Any]) -> optuna.Study:
-    """Create or load the study (maximised); `attrs` (dataset, metric) must match an existing study's."""
     sampler = optuna.samplers.RandomSampler()  # never consulted: every trial is enqueued
-    study = _retry_any(lambda: optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
-                                                   sampler=sampler, load_if_exists=True))
-    existing = study.user_attrs
-    for key, value in attrs.items():
-        if key in existing and existing[key] != value:
-            raise ValueError(f"study {study_name!r} was created with {key}={existing[key]!r}, not {value!r}; "
-                             "choose another --study-name")
-        if key not in existing:
-            retry_storage(lambda k=key, v=value: study.set_user_attr(k, v))
+    with storage_errors(storage.url):
+        study = retry_race(lambda: optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
+                                                       sampler=sampler, load_if_exists=True))
+        record_study_inputs(study, attrs, shown_url(storage.url))
     return study
 
 

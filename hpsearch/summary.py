@@ -8,7 +8,6 @@ import itertools
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -18,6 +17,7 @@ from optuna.trial import TrialState
 
 from hpsearch.grid import PARAMS, Point, format_value
 from hpsearch.study import keyed_trials
+from siamkpn.utils.atomic import atomic_write, atomic_write_text
 
 __all__ = ["Row", "collect", "rank", "best_per_epoch", "format_table", "summary_dict", "write_summary", "plot_pairs"]
 
@@ -92,20 +92,6 @@ def summary_dict(rows: Sequence[Row], metric: str, top: int, **info) -> Dict:
             "best_per_epoch": [asdict(r) for r in best_per_epoch(ranked)], "top": [asdict(r) for r in ranked[:top]]}
 
 
-def _atomic_write(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".hp_", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_summary(rows: Sequence[Row], metric: str, folder: str, top: int, **info) -> Dict[str, str]:
     """Write ``hp_search_summary.csv`` (every configuration, best first) and ``hp_search_summary.json``."""
     ranked = rank(rows)
@@ -118,8 +104,9 @@ def write_summary(rows: Sequence[Row], metric: str, folder: str, top: int, **inf
                          "" if r.search_region is None else r.search_region, r.level, repr(r.value),
                          *(repr(r.metrics.get(m, math.nan)) for m in extra), r.trial])
     paths = {ext: os.path.join(folder, f"hp_search_summary.{ext}") for ext in ("csv", "json")}
-    _atomic_write(paths["csv"], buf.getvalue())
-    _atomic_write(paths["json"], json.dumps(summary_dict(ranked, metric, top, **info), indent=2) + "\n")
+    atomic_write_text(paths["csv"], buf.getvalue())
+    # json.dumps, not atomic_write_json: a secondary metric may be NaN (written as NaN, as before)
+    atomic_write_text(paths["json"], json.dumps(summary_dict(ranked, metric, top, **info), indent=2) + "\n")
     return paths
 
 
@@ -127,10 +114,9 @@ def plot_pairs(rows: Sequence[Row], metric: str, folder: str) -> List[str]:
     """One PNG per pair of searched parameters: the best metric over the other parameters, per cell."""
     if not rows:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure on its own Agg canvas: no pyplot, no global backend switch, nothing left open in the caller
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     axes = [a for a in AXES if len({getattr(r, a) for r in rows}) > 1]
     paths = []
@@ -141,7 +127,9 @@ def plot_pairs(rows: Sequence[Row], metric: str, folder: str) -> List[str]:
             i, j = ys.index(getattr(r, b)), xs.index(getattr(r, a))
             grid[i, j] = r.value if np.isnan(grid[i, j]) else max(grid[i, j], r.value)
         size = (min(2.5 + 0.55 * len(xs), 24), min(1.5 + 0.45 * len(ys), 18))
-        fig, ax = plt.subplots(figsize=size, dpi=100)
+        fig = Figure(figsize=size, dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
         im = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(xs)), [_cell(x) for x in xs], rotation=90, fontsize=7)
         ax.set_yticks(range(len(ys)), [_cell(y) for y in ys], fontsize=7)
@@ -151,10 +139,7 @@ def plot_pairs(rows: Sequence[Row], metric: str, folder: str) -> List[str]:
         fig.colorbar(im, ax=ax)
         fig.tight_layout()
         path = os.path.join(folder, f"hp_search_{a}_{b}.png")
-        fd, tmp = tempfile.mkstemp(prefix=".hp_", suffix=".png", dir=folder)  # several workers may plot at once
-        os.close(fd)
-        fig.savefig(tmp)
-        plt.close(fig)
-        os.replace(tmp, path)
+        # atomic: several workers may plot at once, and a reader never sees half a file
+        atomic_write(path, lambda f, fig=fig: fig.savefig(f, format="png"), binary=True)
         paths.append(path)
     return paths

@@ -7,16 +7,16 @@ no trial of the search is WAITING or RUNNING any more. A trial RUNNING in anothe
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
 from hpsearch.grid import Point, SearchSpace
+from hpsearch.notice import Notices
 from hpsearch.study import (
     Claim,
     Heartbeat,
@@ -28,11 +28,8 @@ from hpsearch.study import (
     tell_value,
 )
 
-__all__ = ["WorkerOptions", "WorkerStats", "SearchError", "run_worker", "best_points", "CRASH_ENV"]
+__all__ = ["WorkerOptions", "WorkerStats", "SearchError", "run_worker", "best_points"]
 
-# Testing hook: exit abruptly (as a killed process would) right after claiming a batch once this many
-# trials were evaluated, leaving that batch RUNNING with a heartbeat that stops.
-CRASH_ENV = "HPSEARCH_CRASH_AFTER"
 
 class SearchError(RuntimeError):
     """The search cannot go on as asked (e.g. level 2 requested before level 1 is complete)."""
@@ -54,6 +51,9 @@ class WorkerOptions:
     refine_factor: float = 0.5
     poll: float = 10.0
     progress: bool = True
+    heartbeat: float = 60.0  # the storage's heartbeat interval and grace period, for the waiting note
+    grace: Optional[float] = None  # None: optuna's default, 2 x heartbeat
+    notices: Notices = field(default_factory=Notices)
 
 
 @dataclass
@@ -88,6 +88,31 @@ def _busy(states: Dict[str, set]) -> int:
     return sum(1 for s in states.values() if s & {TrialState.WAITING, TrialState.RUNNING})
 
 
+def _say_waiting(states: Dict[str, set], opts: WorkerOptions) -> None:
+    """Why the worker sleeps: trials other workers hold (they complete, or go stale and come back)."""
+    running = sum(1 for s in states.values() if TrialState.RUNNING in s)
+    queued = sum(1 for s in states.values() if TrialState.WAITING in s and TrialState.RUNNING not in s)
+    grace = opts.grace if opts.grace is not None else 2 * opts.heartbeat
+    text = f"waiting for {running} trials held by other workers"
+    if queued:
+        text += f" and {queued} queued for the other level"
+    opts.notices.say("stale", f"{text} (heartbeat every {opts.heartbeat:g} s; the trials of a worker silent for "
+                              f"{grace:g} s are retried here)")
+
+
+def _check_completed(study: optuna.Study, keys: set) -> None:
+    """SearchError when no configuration of the search completed (every trial failed), with a reason."""
+    completed = [t for t in keyed_trials(study, (TrialState.COMPLETE,)) if t.user_attrs["key"] in keys]
+    if completed or not keys:
+        return
+    failed = [t for t in keyed_trials(study, (TrialState.FAIL,)) if t.user_attrs["key"] in keys]
+    reason = ""
+    if failed:
+        last = failed[-1]
+        reason = f"; {len(failed)} trials failed, e.g. {last.user_attrs['key']}: {last.user_attrs.get('error', '?')}"
+    raise SearchError(f"no configuration of the search completed{reason}")
+
+
 def _evaluate(study: optuna.Study, claims: List[Claim], evaluate: Evaluate, opts: WorkerOptions,
               heartbeat: Heartbeat, stats: WorkerStats) -> None:
     try:
@@ -120,15 +145,12 @@ def run_worker(study: optuna.Study, space: SearchSpace, evaluate: Evaluate, opts
     keys2: set = set()
     if 1 in opts.levels:
         stats.enqueued[1] = enqueue_missing(study, level1, level=1)
-    crash_after = int(os.environ[CRASH_ENV]) if os.environ.get(CRASH_ENV) else None
     refined = 2 not in opts.levels
     bar = tqdm(total=len(level1), desc="hp search", unit="cfg", disable=not opts.progress, dynamic_ncols=True)
     bar.update(sum(1 for s in _states(study, keys1).values() if TrialState.COMPLETE in s))
     while True:
         claims = claim_batch(study, opts.batch, opts.levels, heartbeat)
         if claims:
-            if crash_after is not None and len(stats.evaluated) >= crash_after:
-                os._exit(17)
             kept = drop_duplicates(study, claims, heartbeat)
             stats.duplicates += len(claims) - len(kept)
             if kept:
@@ -139,6 +161,7 @@ def run_worker(study: optuna.Study, space: SearchSpace, evaluate: Evaluate, opts
             continue
         states = _states(study, keys1 | keys2)
         if _busy(states):  # held by other workers: wait for them to finish or go stale
+            _say_waiting(states, opts)
             time.sleep(opts.poll)
             continue
         if not refined:
@@ -159,5 +182,6 @@ def run_worker(study: optuna.Study, space: SearchSpace, evaluate: Evaluate, opts
             continue
         break
     bar.close()
+    _check_completed(study, keys1 | keys2)
     return stats
 

@@ -1,13 +1,13 @@
 """Search the tracker's PENALTY_K, WINDOW_INFLUENCE, LR (and the search region) for each training snapshot.
 
-    python tools/hp_search_epoch.py --start-epoch 11 --end-epoch 20 --penalty-k 0.0,0.5,0.1 \
+    python tools/hp_search_epoch.py --start-epoch 11 --end-epoch 20 --penalty-k 0.0,0.5,0.1 \\
         --window-influence 0.3,0.8,0.1 --lr 0.3,0.8,0.1 --config config.yaml --dataset VOT2018
 
 Ranges are numpy.arange(start, stop, step). Level 1 tracks the whole grid with every snapshot
 checkpoint_e{N}.pth (N = start..end); level 2 then refines around the best points. Start the same
 command in several processes (one per GPU: CUDA_VISIBLE_DEVICES=k) or machines (--storage
-postgresql://...) to share the work; a rerun continues where the last one stopped. Results go to
-<results-dir>/<dataset>/<tracker>/ (score them with tools/eval.py), with a summary CSV/JSON and plots.
+postgresql://...) to share the work; a rerun continues where the last one stopped. A study reused with
+other snapshots or settings is refused (it records what it was run with).
 """
 from __future__ import annotations
 
@@ -21,60 +21,116 @@ import torch
 from hpsearch import evaluate as ev
 from hpsearch import study as st
 from hpsearch import summary
-from hpsearch.grid import SearchSpace, parse_int_range, parse_range
+from hpsearch.grid import BOUNDS, SearchSpace, parse_int_range, parse_range
+from hpsearch.inputs import SearchInputs, search_settings
 from hpsearch.worker import WorkerOptions, run_worker
 from siamkpn.cli.common import add_debug_flag, run_tool
 from siamkpn.config import load_cfg
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 
+OUTPUT = """\
+output, in <results-dir>/<dataset>/:
+  <configuration>/            results per configuration, named checkpoint_e{N}_pk-.._wi-.._lr-..[_sr-..] (score
+                              one with siamkpn-eval --tracker-path <results-dir>), with hp_search_inputs.json:
+                              the snapshot and settings that produced them
+  hp_search_summary.csv       every completed configuration, best first, with all metrics
+  hp_search_summary.json      the best, the best per epoch and the top --top configurations
+  hp_search_<a>_<b>.png       the metric over each pair of searched parameters
+  hp_search.db                the study database (SQLite; unless --storage names another): the work queue
+                              shared by every worker, with the snapshot identities and settings it was run with
+"""
 
-def _range(flag: str, parse=parse_range):
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's lines; every flag's help ends with its default unless the text names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS or action.required:
+            return text
+        if action.default is False or action.default == []:
+            return f"{text} (default: off)" if action.default is False else f"{text} (default: none)"
+        return f"{text} (default: %(default)s)"
+
+
+def _range(flag: str, parse=parse_range, bounds=None):
     def convert(text: str):
         try:
-            return parse(text, flag)
+            return parse(text, flag) if bounds is None else parse(text, flag, bounds)
         except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
+            text = str(e)  # argparse puts "argument --flag: " in front already
+            raise argparse.ArgumentTypeError(text[len(flag) + 2:] if text.startswith(f"{flag}: ") else text) from None
     return convert
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--start-epoch", type=int, required=True)
-    p.add_argument("--end-epoch", type=int, required=True)
-    p.add_argument("--penalty-k", default="0.05,0.5,0.05", type=_range("--penalty-k"))
-    p.add_argument("--window-influence", default="0.1,0.8,0.05", type=_range("--window-influence"))
-    p.add_argument("--lr", default="0.35,0.5,0.05", type=_range("--lr"))
+def build_parser() -> argparse.ArgumentParser:
+    """The siamkpn-hp-search command line."""
+    p = argparse.ArgumentParser(prog="siamkpn-hp-search", description=__doc__, epilog=OUTPUT,
+                                formatter_class=_HelpFormatter)
+    p.add_argument("--start-epoch", type=int, required=True, help="first snapshot epoch N (checkpoint_eN.pth)")
+    p.add_argument("--end-epoch", type=int, required=True, help="last snapshot epoch (inclusive)")
+    p.add_argument("--penalty-k", default="0.05,0.5,0.05", type=_range("--penalty-k", bounds=BOUNDS["penalty_k"]),
+                   help="TRACK.PENALTY_K values: start,stop,step (numpy.arange) or one value; >= 0")
+    p.add_argument("--window-influence", default="0.1,0.8,0.05",
+                   type=_range("--window-influence", bounds=BOUNDS["window_influence"]),
+                   help="TRACK.WINDOW_INFLUENCE values: start,stop,step or one value; in [0, 1]")
+    p.add_argument("--lr", default="0.35,0.5,0.05", type=_range("--lr", bounds=BOUNDS["lr"]),
+                   help="TRACK.LR values: start,stop,step or one value; in [0, 1]")
     p.add_argument("--search-region", default=None, type=_range("--search-region", parse_int_range),
                    help="INSTANCE_SIZE range, e.g. 255,288,8 (default: the config's, not searched)")
-    p.add_argument("--config", default="config.yaml")
+    p.add_argument("--config", default="config.yaml", help="experiment config (.yaml)")
     p.add_argument("--dataset", required=True, help="benchmark name, e.g. VOT2018, OTB100")
-    p.add_argument("--dataset-root", default=None, help="default $SIAMKPN_DATASETS/<dataset>, else testing_dataset/")
+    p.add_argument("--dataset-root", default=None, help="benchmark folder (default $SIAMKPN_DATASETS/<dataset>, "
+                   "else testing_dataset/<dataset>)")
     p.add_argument("--snapshot-dir", default=None, help="checkpoint_e{N}.pth folder (default cfg.TRAIN.SNAPSHOT_DIR)")
-    p.add_argument("--results-dir", default="hp_search_result_epoch")
-    p.add_argument("--storage", default=None,
-                   help="study database URL (default sqlite:///<results-dir>/<dataset>/hp_search.db)")
-    p.add_argument("--study-name", default=None, help="default hp_search_<dataset>")
+    p.add_argument("--results-dir", default="hp_search_result_epoch",
+                   help="output folder; everything goes to <results-dir>/<dataset>/ (see below)")
+    p.add_argument("--storage", default=None, help="study database URL shared by the workers (default "
+                   "sqlite:///<results-dir>/<dataset>/hp_search.db; several machines: postgresql://user:pw@host/db)")
+    p.add_argument("--study-name", default=None, help="study within the database (default hp_search_<dataset>)")
     p.add_argument("--batch", type=int, default=8, help="configurations tracked in lockstep (one forward pass)")
-    p.add_argument("--level", choices=("1", "2", "both"), default="both")
+    p.add_argument("--level", choices=("1", "2", "both"), default="both",
+                   help="1: the grid; 2: the refinement around the best grid points (needs level 1 done)")
     p.add_argument("--no-refine", action="store_true", help="level 1 only (same as --level 1)")
     p.add_argument("--refine-top", type=int, default=3, help="level 2 refines around this many best points")
-    p.add_argument("--refine-factor", type=float, default=0.5, help="level-2 step as a fraction of level 1's")
-    p.add_argument("--metric", default=None, help="eao (VOT default), auc (one-pass default), accuracy, f1, ao, ...")
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--refine-factor", type=float, default=0.5,
+                   help="level-2 step as a fraction of level 1's, in (0, 1)")
+    p.add_argument("--metric", default=None, help="what to maximise: eao (VOT default), auc (one-pass default), "
+                   "accuracy, precision, f1, ao, ...")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available, else cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's)")
     p.add_argument("--fast", action="store_true",
                    help="fast mode (TRACK.FAST): bf16 where the device computes it natively; see README")
-    p.add_argument("--top", type=int, default=10, help="rows of the overall ranking to print")
+    p.add_argument("--top", type=int, default=10, help="rows of the overall ranking to print and save")
     p.add_argument("--heartbeat", type=int, default=60, help="seconds between a worker's heartbeats")
-    p.add_argument("--grace-period", type=int, default=None, help="seconds without heartbeat before a trial is "
-                   "retried (default 2 x heartbeat)")
+    p.add_argument("--grace-period", type=int, default=None, help="seconds without heartbeat before a worker's "
+                   "trials are retried by another (default 2 x heartbeat)")
     p.add_argument("--summary-only", action="store_true", help="only report what the study holds")
     add_debug_flag(p)
-    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
+    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides (last)")
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
-    if args.end_epoch < args.start_epoch or args.batch < 1 or args.refine_top < 1:
-        p.error("need --start-epoch <= --end-epoch, --batch >= 1 and --refine-top >= 1")
+    checks = [(args.end_epoch < args.start_epoch, "--end-epoch must not be below --start-epoch"),
+              (args.batch < 1, "--batch must be at least 1"), (args.refine_top < 1, "--refine-top must be at least 1"),
+              (not 0 < args.refine_factor < 1, "--refine-factor must be in (0, 1)"),
+              (args.heartbeat < 1, "--heartbeat must be at least 1 second"),
+              (args.grace_period is not None and args.grace_period < 1, "--grace-period must be at least 1 second"),
+              (args.threads is not None and args.threads < 1, "--threads must be at least 1"),
+              (args.top < 1, "--top must be at least 1")]
+    for bad, message in checks:
+        if bad:
+            p.error(message)
     return args
+
+
+def _inputs(cfg, dataset, snapshot_dir: str, space: SearchSpace) -> SearchInputs:
+    """The snapshot identities and settings this run's scores depend on (recorded in the study)."""
+    settings = search_settings(cfg, dataset, region_searched=space.search_region != [None])
+    return SearchInputs.build(settings, {e: ev.snapshot_path(snapshot_dir, e) for e in space.epochs})
 
 
 def search(args: argparse.Namespace) -> None:
@@ -83,23 +139,27 @@ def search(args: argparse.Namespace) -> None:
                         args.lr, args.search_region or [None])
     metric = ev.resolve_metric(args.metric, args.dataset)
     snapshot_dir = args.snapshot_dir or cfg.TRAIN.SNAPSHOT_DIR
+    attrs = {"dataset": args.dataset, "metric": metric}
     if not args.summary_only:
         ev.check_snapshots(snapshot_dir, space.epochs)
         ev.check_search_regions(cfg, space.search_region)
         dataset = DatasetFactory.create_dataset(
             args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False)
+        ev.check_metric_defined(dataset, metric)
+        inputs = _inputs(cfg, dataset, snapshot_dir, space)
+        attrs.update(inputs.study_attrs())
     storage = st.open_storage(args.storage or st.default_storage_url(args.results_dir, args.dataset),
                               args.heartbeat, args.grace_period)
-    study = st.open_study(storage, args.study_name or f"hp_search_{args.dataset}",
-                          {"dataset": args.dataset, "metric": metric})
+    study = st.open_study(storage, args.study_name or f"hp_search_{args.dataset}", attrs)
     if not args.summary_only:
         if args.threads:
             torch.set_num_threads(args.threads)
         device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        evaluator = ev.BatchEvaluator(cfg, dataset, args.results_dir, snapshot_dir, device)
+        evaluator = ev.BatchEvaluator(cfg, dataset, args.results_dir, snapshot_dir, device, inputs=inputs)
         levels = (1,) if args.no_refine or args.level == "1" else (2,) if args.level == "2" else (1, 2)
         opts = WorkerOptions(metric, args.batch, levels, args.refine_top, args.refine_factor,
-                             poll=min(max(args.heartbeat / 2, 0.5), 30))
+                             poll=min(max(args.heartbeat / 2, 0.5), 30), heartbeat=args.heartbeat,
+                             grace=args.grace_period)
         heartbeat = st.Heartbeat(storage, args.heartbeat)
         try:
             stats = run_worker(study, space, evaluator, opts, heartbeat)

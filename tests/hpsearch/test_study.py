@@ -6,6 +6,7 @@ import collections
 import csv
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from optuna.trial import TrialState
 import hpsearch.study as st
 from hpsearch import summary
 from hpsearch.grid import Point, SearchSpace
+from hpsearch.notice import Notices
 from hpsearch.worker import SearchError, WorkerOptions, run_worker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,8 +146,14 @@ def test_trials_of_a_dead_worker_go_stale_and_are_retried(tmp_path):
     evaluator = FakeEvaluator()
     hb = st.Heartbeat(storage, 1)
     tic = time.monotonic()
-    run_worker(study, SPACE, evaluator, _opts(levels=(1,), poll=0.2), hb)
-    assert time.monotonic() - tic >= 2  # it waited for the grace period
+    notes = []
+    run_worker(study, SPACE, evaluator, _opts(levels=(1,), poll=0.2, heartbeat=1, grace=2,
+                                              notices=Notices(every=0.5, write=notes.append)), hb)
+    waited = time.monotonic() - tic
+    assert waited >= 2  # it waited for the grace period, and said so (it used to wait silently)
+    assert notes and set(notes) == {"waiting for 2 trials held by other workers (heartbeat every 1 s; the trials of "
+                                    "a worker silent for 2 s are retried here)"}
+    assert len(notes) <= waited / 0.5 + 1
     assert evaluator.calls == {p.name: 1 for p in SPACE.level1()}
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert sorted(t.number for t in failed) == [c.number for c in lost]
@@ -187,9 +195,15 @@ def test_nan_metric_and_errors_fail_the_trials(tmp_path):
     storage, study = _open(tmp_path)
     hb = st.Heartbeat(storage, 60)
     space = SearchSpace([1], [0.1, 0.2], [0.5], [0.4])
-    stats = run_worker(study, space, FakeEvaluator(lambda p: math.nan), _opts(levels=(1,)), hb)
-    assert stats.failed == 2 and all(t.state == TrialState.FAIL for t in study.trials)
+    # every configuration failed: an error saying why, not an empty table (it used to return normally)
+    with pytest.raises(SearchError, match=r"no configuration of the search completed; 2 trials failed, e\.g\. "
+                                          r"checkpoint_e1_pk-0.200_wi-0.500_lr-0.400: eao is nan"):
+        run_worker(study, space, FakeEvaluator(lambda p: math.nan), _opts(levels=(1,)), hb)
+    assert all(t.state == TrialState.FAIL for t in study.trials)
     assert "eao is nan" in study.trials[0].user_attrs["error"]
+    # one configuration with a score is a result: the run ends normally
+    run_worker(study, space, FakeEvaluator(lambda p: math.nan if p.penalty_k == 0.1 else 0.3), _opts(levels=(1,)), hb)
+    assert collections.Counter(t.state for t in study.trials) == {TrialState.FAIL: 3, TrialState.COMPLETE: 1}
 
     def broken(points):
         raise OSError("frame not found: x.jpg")
@@ -197,13 +211,13 @@ def test_nan_metric_and_errors_fail_the_trials(tmp_path):
     with pytest.raises(OSError):
         run_worker(study, space, broken, _opts(levels=(1,)), hb)  # a rerun re-enqueues the failed points
     assert "OSError: frame not found" in study.trials[-1].user_attrs["error"]
-    assert collections.Counter(t.state for t in study.trials) == {TrialState.FAIL: 4}
+    assert collections.Counter(t.state for t in study.trials) == {TrialState.FAIL: 4, TrialState.COMPLETE: 1}
     hb.close()
 
 
 def test_study_attrs_must_match(tmp_path):
     _open(tmp_path, metric="eao")
-    with pytest.raises(ValueError, match="metric='eao'"):
+    with pytest.raises(ValueError, match="metric: recorded 'eao', now 'accuracy'; for these inputs use a new "):
         _open(tmp_path, metric="accuracy")
     with pytest.raises(ValueError, match="database URL"):
         st.open_storage("results/hp.db")
@@ -231,4 +245,49 @@ def test_summary_files_and_plots(tmp_path):
     assert names == ["hp_search_epoch_penalty_k.png", "hp_search_epoch_window_influence.png",
                      "hp_search_penalty_k_window_influence.png"]
     assert all(Path(p).read_bytes()[:4] == b"\x89PNG" for p in plots)
+    # written like any other file (umask permissions; mkstemp's 0600 used to stay), no temporary files left
+    mask = os.umask(0)
+    os.umask(mask)
+    assert {os.stat(p).st_mode & 0o777 for p in [*paths.values(), *plots]} == {0o666 & ~mask}
+    assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith(".")) == []
     hb.close()
+
+
+PLOT_ALONE = """
+import sys
+import matplotlib
+from hpsearch import summary
+rows = [summary.Row(f"t{i}", 1, 0.1 * i, 0.5, 0.2 * (i % 2), None, 1, 0.1 * i, i) for i in range(4)]
+summary.plot_pairs(rows, "eao", sys.argv[1])
+print("pyplot" if "matplotlib.pyplot" in sys.modules else "no pyplot", dict.__getitem__(matplotlib.rcParams, "backend"))
+"""
+
+
+def test_plots_leave_the_callers_matplotlib_alone(tmp_path):
+    run = subprocess.run([sys.executable, "-c", PLOT_ALONE, str(tmp_path)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "MPLBACKEND": "svg"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["no", "pyplot", "svg"]  # no global backend switch, no pyplot state
+    assert (tmp_path / "hp_search_penalty_k_lr.png").read_bytes()[:4] == b"\x89PNG"
+
+
+NO_HOOK = """
+import sys
+import hpsearch.study as st
+from hpsearch.grid import SearchSpace
+from hpsearch.worker import WorkerOptions, run_worker
+storage = st.open_storage(sys.argv[1], 60)
+study = st.open_study(storage, "s", {"metric": "eao"})
+hb = st.Heartbeat(storage, 60)
+stats = run_worker(study, SearchSpace([1], [0.1, 0.2], [0.5], [0.4]), lambda pts: {p.name: {"eao": 0.5} for p in pts},
+                   WorkerOptions("eao", batch=1, levels=(1,), poll=0.05, progress=False), hb)
+print(len(stats.evaluated))
+"""
+
+
+def test_the_worker_reads_no_crash_hook_from_the_environment(tmp_path):
+    # the crash of a killed worker is injected by the tests themselves (test_hp_search_e2e, test_postgres);
+    # HPSEARCH_CRASH_AFTER used to make production code exit with 17 after a claim
+    run = subprocess.run([sys.executable, "-c", NO_HOOK, f"sqlite:///{tmp_path / 'hp.db'}"], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "HPSEARCH_CRASH_AFTER": "0"})
+    assert run.returncode == 0 and run.stdout.split() == ["2"], run.stderr

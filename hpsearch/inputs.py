@@ -1,0 +1,141 @@
+"""What a search's scores depend on, recorded where they are kept and compared on every rerun.
+
+A study holds, as user attrs: ``dataset`` and ``metric``; ``settings`` (the config keys that change boxes
+other than the three searched ones, fast or exact mode, and the benchmark's ground truth); and for each
+snapshot epoch it evaluated, ``snapshot_e{N}``: the content identity (sha256, size) of checkpoint_e{N}.pth,
+not its name, since every training run writes the same names. A rerun with other inputs is refused with
+the differences named; epochs not yet recorded are added. Each configuration's result folder also holds
+``hp_search_inputs.json`` (settings and its snapshot), so results of other models left in a results folder
+are never scored as this search's, whatever the study.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping
+
+import optuna
+
+from hpsearch.storage import retry_storage
+from siamkpn.utils.atomic import atomic_write_json
+from siamkpn.utils.provenance import file_identity, provenance_differences
+
+__all__ = ["InputsError", "MODEL_KEYS", "RECORD_NAME", "SearchInputs", "dataset_identity", "search_settings",
+           "record_study_inputs", "check_result_folder"]
+
+RECORD_NAME = "hp_search_inputs.json"
+# Searched per configuration (they are in its name); every other TRACK key counts.
+_SEARCHED = ("PENALTY_K", "WINDOW_INFLUENCE", "LR")
+# Config keys outside TRACK that change boxes: the model's structure and the score map's geometry.
+MODEL_KEYS = ("BACKBONE.TYPE", "BACKBONE.KWARGS", "ADJUST.ADJUST", "ADJUST.TYPE", "ADJUST.KWARGS", "KPN.TYPE",
+              "KPN.KWARGS", "TRAIN.STACK", "TRAIN.INTER_SUPER", "TRAIN.OFFSETS", "TRAIN.CROP_TEMPLATE",
+              "TRAIN.STRIDE", "TRAIN.NORMWH")
+_SHOWN = 4  # differences named in one error line
+
+
+class InputsError(ValueError):
+    """A study or result folder holds results of other inputs than this run's."""
+
+    exit_code = 2  # bad input for a command line
+
+
+def _plain(value: Any) -> Any:
+    """yacs nodes and tuples as JSON's dicts and lists (the form a stored value is read back in)."""
+    return json.loads(json.dumps(value))
+
+
+def _lookup(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def dataset_identity(dataset: Any) -> Dict[str, Any]:
+    """{'name', 'videos', 'frames', 'ground_truth_sha256'} of a toolkit Dataset (frames are not read)."""
+    digest = hashlib.sha256()
+    frames = 0
+    for video in dataset:
+        frames += len(video)
+        digest.update(json.dumps([video.name, len(video), video.gt_traj]).encode())
+    return {"name": dataset.name, "videos": len(dataset), "frames": frames, "ground_truth_sha256": digest.hexdigest()}
+
+
+def search_settings(cfg: Any, dataset: Any, region_searched: bool) -> Dict[str, Any]:
+    """The settings that change a configuration's score, apart from its snapshot and searched values."""
+    skip = set(_SEARCHED) | {"FAST"} | ({"INSTANCE_SIZE"} if region_searched else set())
+    config = {f"TRACK.{k}": v for k, v in cfg.TRACK.items() if k not in skip}
+    config.update({key: _lookup(cfg, key) for key in MODEL_KEYS})
+    return _plain({"config": config, "mode": "fast" if cfg.TRACK.FAST else "exact",
+                   "dataset": dataset_identity(dataset)})
+
+
+@dataclass
+class SearchInputs:
+    """The settings and, per epoch, the snapshot identity a search runs with."""
+
+    settings: Dict[str, Any]
+    snapshots: Dict[int, Dict[str, Any]]
+
+    @classmethod
+    def build(cls, settings: Dict[str, Any], snapshot_paths: Mapping[int, str]) -> "SearchInputs":
+        """Hash each snapshot file (content identity)."""
+        return cls(settings, {int(e): file_identity(p) for e, p in snapshot_paths.items()})
+
+    def study_attrs(self) -> Dict[str, Any]:
+        """The study user attrs that record these inputs."""
+        return {"settings": self.settings, **{f"snapshot_e{e}": ident for e, ident in sorted(self.snapshots.items())}}
+
+    def folder_record(self, epoch: int) -> Dict[str, Any]:
+        """What a configuration of `epoch` records beside its results."""
+        return {"settings": self.settings, "snapshot": self.snapshots[int(epoch)]}
+
+
+def _joined(differences: List[str]) -> str:
+    more = f"; and {len(differences) - _SHOWN} more" if len(differences) > _SHOWN else ""
+    return "; ".join(differences[:_SHOWN]) + more
+
+
+def record_study_inputs(study: optuna.Study, current: Mapping[str, Any], where: str) -> None:
+    """Compare `current` with what the study recorded (InputsError naming the differences) and record the rest.
+
+    Values are written only where none is recorded, then read back and compared again: a worker that
+    started with other files sees the value recorded first (optuna's attr write is an upsert, so two workers
+    writing the very same key within milliseconds of each other could still both go on).
+    """
+    for _ in range(6):
+        recorded = retry_storage(lambda: study.user_attrs)
+        known = [k for k in current if k in recorded]
+        differences = provenance_differences({k: recorded[k] for k in known}, {k: current[k] for k in known})
+        if differences:
+            raise InputsError(f"study {study.study_name!r} in {where} holds results of other inputs: "
+                              f"{_joined(differences)}; for these inputs use a new --results-dir (with --storage, "
+                              "also another --study-name)")
+        missing = [k for k in current if k not in recorded]
+        if not missing:
+            return
+        for key in missing:
+            retry_storage(lambda k=key: study.set_user_attr(k, current[k]))
+    raise RuntimeError(f"could not record the inputs of study {study.study_name!r} in {where}")
+
+
+def check_result_folder(folder: str, record: Mapping[str, Any], result_files: Iterable[str]) -> None:
+    """Before tracking into `folder`: refuse results of other inputs (or of unknown ones); record `record`."""
+    path = os.path.join(folder, RECORD_NAME)
+    remedy = "use a new --results-dir (or move the folder away)"
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                old = json.load(f)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise InputsError(f"{path}: unreadable record of what produced these results ({err}); {remedy}") from None
+        differences = provenance_differences(old if isinstance(old, dict) else {}, record)
+        if differences:
+            raise InputsError(f"{folder} holds results of other inputs: {_joined(differences)}; {remedy}")
+        return
+    held = [p for p in result_files if os.path.exists(p)]
+    if held:
+        raise InputsError(f"{folder} holds result files (e.g. {held[0]}) but no record of what produced them "
+                          f"({RECORD_NAME}); {remedy}")
+    atomic_write_json(path, dict(record))
