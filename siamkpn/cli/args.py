@@ -70,7 +70,7 @@ def add_dataset(p: argparse.ArgumentParser, required: bool = True):
     add_flag(p, "--dataset", "-d", required=required,
              help="benchmark name, e.g. OTB100, VOT2018, GOT-10k, LaSOT, TrackingNet")
     add_flag(p, "--dataset-root", "--dataset_root", dest="dataset_root", default=None,
-             help="benchmark folder (when not given: $SIAMKPN_DATASETS/<dataset>, else ./testing_dataset/<dataset>)")
+             help="benchmark folder (default: $SIAMKPN_DATASETS/<dataset>, else ./testing_dataset/<dataset>)")
 
 
 def add_results_dir(p: argparse.ArgumentParser, default: str = "results"):
@@ -126,7 +126,7 @@ def add_progress(p: argparse.ArgumentParser):
 def add_opts(p: argparse.ArgumentParser):
     """``--opts KEY VALUE ...`` last on the command line: config overrides."""
     return add_flag(p, "--opts", nargs=argparse.REMAINDER, default=[],
-                    help="config overrides as KEY VALUE pairs, e.g. TRACK.LR 0.4 (must come last)")
+                    help="config overrides as KEY VALUE pairs, e.g. TRACK.LR 0.4 (must come last; default: none)")
 
 
 def add_standard(p: argparse.ArgumentParser, flags: Sequence[str]) -> None:

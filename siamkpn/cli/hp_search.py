@@ -24,7 +24,8 @@ from hpsearch import summary
 from hpsearch.grid import BOUNDS, SearchSpace, parse_int_range, parse_range
 from hpsearch.inputs import SearchInputs, search_settings
 from hpsearch.worker import WorkerOptions, run_worker
-from siamkpn.cli.common import add_debug_flag, run_tool
+from siamkpn.cli.args import add_config, add_flag, add_opts, add_standard, make_parser, resolve_device
+from siamkpn.cli.common import run_tool
 from siamkpn.config import load_cfg
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 
@@ -41,18 +42,6 @@ output, in <results-dir>/<dataset>/:
 """
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the description's lines; every flag's help ends with its default unless the text names it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "default" in text or action.default is argparse.SUPPRESS or action.required:
-            return text
-        if action.default is False or action.default == []:
-            return f"{text} (default: off)" if action.default is False else f"{text} (default: none)"
-        return f"{text} (default: %(default)s)"
-
-
 def _range(flag: str, parse=parse_range, bounds=None):
     def convert(text: str):
         try:
@@ -65,49 +54,44 @@ def _range(flag: str, parse=parse_range, bounds=None):
 
 def build_parser() -> argparse.ArgumentParser:
     """The siamkpn-hp-search command line."""
-    p = argparse.ArgumentParser(prog="siamkpn-hp-search", description=__doc__, epilog=OUTPUT,
-                                formatter_class=_HelpFormatter)
-    p.add_argument("--start-epoch", type=int, required=True, help="first snapshot epoch N (checkpoint_eN.pth)")
-    p.add_argument("--end-epoch", type=int, required=True, help="last snapshot epoch (inclusive)")
-    p.add_argument("--penalty-k", default="0.05,0.5,0.05", type=_range("--penalty-k", bounds=BOUNDS["penalty_k"]),
+    p = make_parser("siamkpn-hp-search", __doc__)
+    p.epilog = OUTPUT
+    add_flag(p, "--start-epoch", type=int, required=True, help="first snapshot epoch N (checkpoint_eN.pth)")
+    add_flag(p, "--end-epoch", type=int, required=True, help="last snapshot epoch (inclusive)")
+    add_flag(p, "--penalty-k", default="0.05,0.5,0.05", type=_range("--penalty-k", bounds=BOUNDS["penalty_k"]),
                    help="TRACK.PENALTY_K values: start,stop,step (numpy.arange) or one value; >= 0")
-    p.add_argument("--window-influence", default="0.1,0.8,0.05",
+    add_flag(p, "--window-influence", default="0.1,0.8,0.05",
                    type=_range("--window-influence", bounds=BOUNDS["window_influence"]),
                    help="TRACK.WINDOW_INFLUENCE values: start,stop,step or one value; in [0, 1]")
-    p.add_argument("--lr", default="0.35,0.5,0.05", type=_range("--lr", bounds=BOUNDS["lr"]),
+    add_flag(p, "--lr", default="0.35,0.5,0.05", type=_range("--lr", bounds=BOUNDS["lr"]),
                    help="TRACK.LR values: start,stop,step or one value; in [0, 1]")
-    p.add_argument("--search-region", default=None, type=_range("--search-region", parse_int_range),
+    add_flag(p, "--search-region", default=None, type=_range("--search-region", parse_int_range),
                    help="INSTANCE_SIZE range, e.g. 255,288,8 (default: the config's, not searched)")
-    p.add_argument("--config", default="config.yaml", help="experiment config (.yaml)")
-    p.add_argument("--dataset", required=True, help="benchmark name, e.g. VOT2018, OTB100")
-    p.add_argument("--dataset-root", default=None, help="benchmark folder (default $SIAMKPN_DATASETS/<dataset>, "
-                   "else testing_dataset/<dataset>)")
-    p.add_argument("--snapshot-dir", default=None, help="checkpoint_e{N}.pth folder (default cfg.TRAIN.SNAPSHOT_DIR)")
-    p.add_argument("--results-dir", default="hp_search_result_epoch",
-                   help="output folder; everything goes to <results-dir>/<dataset>/ (see below)")
-    p.add_argument("--storage", default=None, help="study database URL shared by the workers (default "
+    add_config(p)
+    add_standard(p, ["dataset"])
+    add_flag(p, "--snapshot-dir", default=None, help="checkpoint_e{N}.pth folder (default cfg.TRAIN.SNAPSHOT_DIR)")
+    add_flag(p, "--results-dir", "--results_dir", dest="results_dir", default="hp_search_result_epoch",
+             help="output folder; everything goes to <results-dir>/<dataset>/ (see below) (default: "
+                  "hp_search_result_epoch)")
+    add_flag(p, "--storage", default=None, help="study database URL shared by the workers (default "
                    "sqlite:///<results-dir>/<dataset>/hp_search.db; several machines: postgresql://user:pw@host/db)")
-    p.add_argument("--study-name", default=None, help="study within the database (default hp_search_<dataset>)")
-    p.add_argument("--batch", type=int, default=8, help="configurations tracked in lockstep (one forward pass)")
-    p.add_argument("--level", choices=("1", "2", "both"), default="both",
+    add_flag(p, "--study-name", default=None, help="study within the database (default hp_search_<dataset>)")
+    add_flag(p, "--batch", type=int, default=8, help="configurations tracked in lockstep (one forward pass)")
+    add_flag(p, "--level", choices=("1", "2", "both"), default="both",
                    help="1: the grid; 2: the refinement around the best grid points (needs level 1 done)")
-    p.add_argument("--no-refine", action="store_true", help="level 1 only (same as --level 1)")
-    p.add_argument("--refine-top", type=int, default=3, help="level 2 refines around this many best points")
-    p.add_argument("--refine-factor", type=float, default=0.5,
+    add_flag(p, "--no-refine", action="store_true", help="level 1 only (same as --level 1)")
+    add_flag(p, "--refine-top", type=int, default=3, help="level 2 refines around this many best points")
+    add_flag(p, "--refine-factor", type=float, default=0.5,
                    help="level-2 step as a fraction of level 1's, in (0, 1)")
-    p.add_argument("--metric", default=None, help="what to maximise: eao (VOT default), auc (one-pass default), "
+    add_flag(p, "--metric", default=None, help="what to maximise: eao (VOT default), auc (one-pass default), "
                    "accuracy, precision, f1, ao, ...")
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available, else cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's)")
-    p.add_argument("--fast", action="store_true",
-                   help="fast mode (TRACK.FAST): bf16 where the device computes it natively; see README")
-    p.add_argument("--top", type=int, default=10, help="rows of the overall ranking to print and save")
-    p.add_argument("--heartbeat", type=int, default=60, help="seconds between a worker's heartbeats")
-    p.add_argument("--grace-period", type=int, default=None, help="seconds without heartbeat before a worker's "
+    add_standard(p, ["device", "threads", "fast", "progress"])
+    add_flag(p, "--top", type=int, default=10, help="rows of the overall ranking to print and save")
+    add_flag(p, "--heartbeat", type=int, default=60, help="seconds between a worker's heartbeats")
+    add_flag(p, "--grace-period", type=int, default=None, help="seconds without heartbeat before a worker's "
                    "trials are retried by another (default 2 x heartbeat)")
-    p.add_argument("--summary-only", action="store_true", help="only report what the study holds")
-    add_debug_flag(p)
-    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides (last)")
+    add_flag(p, "--summary-only", action="store_true", help="only report what the study holds")
+    add_opts(p)
     return p
 
 
@@ -154,12 +138,13 @@ def search(args: argparse.Namespace) -> None:
     if not args.summary_only:
         if args.threads:
             torch.set_num_threads(args.threads)
-        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        evaluator = ev.BatchEvaluator(cfg, dataset, args.results_dir, snapshot_dir, device, inputs=inputs)
+        device = resolve_device(args.device)
+        evaluator = ev.BatchEvaluator(cfg, dataset, args.results_dir, snapshot_dir, device, inputs=inputs,
+                                       progress=not args.no_progress)
         levels = (1,) if args.no_refine or args.level == "1" else (2,) if args.level == "2" else (1, 2)
         opts = WorkerOptions(metric, args.batch, levels, args.refine_top, args.refine_factor,
                              poll=min(max(args.heartbeat / 2, 0.5), 30), heartbeat=args.heartbeat,
-                             grace=args.grace_period)
+                             grace=args.grace_period, progress=not args.no_progress)
         heartbeat = st.Heartbeat(storage, args.heartbeat)
         try:
             stats = run_worker(study, space, evaluator, opts, heartbeat)

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_snapshot(p)
     add_standard(p, ["dataset", "results-dir"])
     add_flag(p, "--tracker-name", "--tracker_name", dest="tracker_name", default=None,
-             help="result sub-folder, one plain name (when not given: the snapshot's file name without its last "
+             help="result sub-folder, one plain name (default: the snapshot's file name without its last "
                   "extension, model.v1.pth -> model.v1)")
     add_flag(p, "--overwrite", action="store_true",
              help="discard the folder's results and record first, then track every video again")
