@@ -6,9 +6,9 @@ import argparse
 import re
 
 import pytest
-from hp_bench import tool_argv
 
 from helpers import tool_error, torch_threads
+from hp_bench import tool_argv
 from siamkpn.cli.hp_search import build_parser, main
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from hp_bench import REPO, TOOL, tool_cmd
 from optuna.trial import TrialState
 
 from helpers import torch_threads
+from hp_bench import REPO, TOOL, tool_cmd
 from hpsearch.evaluate import BatchEvaluator, check_search_regions, lane_cfg, resolve_metric
 from hpsearch.grid import Point, SearchSpace
 from siamkpn.config import load_cfg

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from hp_bench import tool_argv, write_snapshots
 
 from helpers import tiny_cfg, tool_error, torch_threads
+from hp_bench import tool_argv, write_snapshots
 from hpsearch import study as st
 from hpsearch.inputs import RECORD_NAME, InputsError, SearchInputs, check_result_folder, search_settings
 from siamkpn.cli.hp_search import main

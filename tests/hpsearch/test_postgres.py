@@ -26,9 +26,9 @@ from typing import List
 
 import optuna
 import pytest
-from hp_bench import REPO, tool_cmd
 from optuna.trial import TrialState
 
+from hp_bench import REPO, tool_cmd
 from hpsearch import storage as hs
 from hpsearch import study as st
 from hpsearch.grid import SearchSpace

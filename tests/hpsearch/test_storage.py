@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
-from hp_bench import tool_argv
 
 from helpers import tool_error, torch_threads
+from hp_bench import tool_argv
 from hpsearch import storage as hs
 from hpsearch import study as st
 from hpsearch.notice import Notices

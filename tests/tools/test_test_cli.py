@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_bench import FRAMES, drifting, write_otb_video, write_tiny_snapshot, write_vot
 
 from helpers import tiny_cfg
+from tiny_bench import FRAMES, drifting, write_otb_video, write_tiny_snapshot, write_vot
 
 REPO = Path(__file__).resolve().parents[2]
 

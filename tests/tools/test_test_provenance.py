@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tiny_bench import write_otb_video, write_tiny_snapshot, write_vot
 
 from helpers import tiny_cfg, tool_error, torch_threads
 from siamkpn.cli.test import main, tracker_name
 from siamkpn.utils.provenance import file_identity
+from tiny_bench import write_otb_video, write_tiny_snapshot, write_vot
 
 # The box jumps out of the search region at frames 4 and 11: the VOT protocol must record failures.
 JUMPING = [(10, 10)] * 3 + [(130, 70)] * 7 + [(10, 10)] * 2
