@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
@@ -119,17 +119,18 @@ def is_finished(results_dir: PathLike, dataset_name: str, tracker_name: str, vid
 # ---------------------------------------------------------------- writing
 
 def _atomic_write(path: Path, text: str) -> None:
+    """The toolkit's one atomic write: a private sibling file (created by plain ``open``, so the user's umask
+    sets its permissions, unlike mkstemp's 0600), fsync'ed, then renamed over ``path``; removed on error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        with os.fdopen(fd, "w", newline="\n") as f:
+        with open(tmp, "x", newline="\n") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -112,6 +112,18 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == ["Seq.txt"]  # no temp files, no half file
 
 
+def test_result_files_get_the_users_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = R.write_video_result(tmp_path, "OTB100", "T", "Seq", [[1, 2, 3, 4]])
+        os.umask(0o002)
+        shared = R.write_video_result(tmp_path, "OTB100", "T", "Shared", [[1, 2, 3, 4]])
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)  # mkstemp alone made these 0600
+    assert oct(shared.stat().st_mode & 0o777) == oct(0o664)
+
+
 def test_writer_refuses_non_finite_boxes(tmp_path):
     with pytest.raises(ValueError, match="non-finite"):
         R.write_video_result(tmp_path, "OTB100", "T", "Seq", [[1, 2, 3, 4], [math.inf, 0, 1, 1]])
