@@ -1,4 +1,8 @@
-"""Train SiamKPN: `torchrun --nproc_per_node=N tools/train.py --cfg config.yaml` (or plain `python`)."""
+"""Train SiamKPN: `torchrun --nproc_per_node=N tools/train.py --cfg config.yaml` (or `siamkpn-train --config ...`).
+
+One process without torchrun (CPU or one GPU); `python -m torch.distributed.launch` still works.
+TRAIN.BATCH_SIZE is per process: the global batch is BATCH_SIZE x the number of processes.
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +14,8 @@ import sys
 import numpy as np
 import torch
 
-from siamkpn.cli.common import add_debug_flag, run_tool
+from siamkpn.cli.args import add_config, add_flag, add_opts, add_standard, make_parser
+from siamkpn.cli.common import run_tool
 from siamkpn.config import load_cfg
 from siamkpn.datasets.training_set import DATA_ROOT_ENV, TrainingSet, resolve_data_root, worker_init_fn
 from siamkpn.engine.distributed import cleanup, init_distributed
@@ -23,18 +28,24 @@ from siamkpn.models.model_builder import ModelBuilder
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="SiamKPN training")
-    p.add_argument("--cfg", "--config", dest="cfg", required=True, help="experiment config.yaml")
-    p.add_argument("--data-root", default=None, help="folder that relative DATASET.*.ROOT/ANNO resolve against")
-    p.add_argument("--resume", default=None,
-                   help="'auto' (newest readable snapshot in TRAIN.SNAPSHOT_DIR) or a snapshot path")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
-    p.add_argument("--local_rank", "--local-rank", type=int, default=-1, help="set by torch.distributed.launch")
-    add_debug_flag(p)
-    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides")
-    return p.parse_args(argv)
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser("siamkpn-train", __doc__)
+    add_config(p, "--cfg")
+    add_flag(p, "--data-root", "--data_root", dest="data_root", default=None,
+             help="folder that relative DATASET.*.ROOT/ANNO resolve against (default: DATASET.DATA_ROOT, else "
+                  f"${DATA_ROOT_ENV}, else the working directory)")
+    add_flag(p, "--resume", default=None,
+             help="'auto' (newest readable snapshot in TRAIN.SNAPSHOT_DIR) or a snapshot path (default: "
+                  "TRAIN.RESUME, else start from scratch)")
+    add_standard(p, ["device", "threads", "progress"])
+    add_flag(p, "--local-rank", "--local_rank", dest="local_rank", type=int, default=-1,
+             help="set by python -m torch.distributed.launch (torchrun sets LOCAL_RANK instead)")
+    add_opts(p)
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _find(path: str) -> str:
@@ -64,7 +75,9 @@ def _check_data_root(cfg, data_root) -> None:
 
 def _main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = load_cfg(args.cfg, args.opts)
+    cfg = load_cfg(args.config, args.opts)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     _check_data_root(cfg, args.data_root)
     dist = init_distributed(args.device, args.local_rank)
     setup_logging(cfg.TRAIN.LOG_DIR, dist.rank)
