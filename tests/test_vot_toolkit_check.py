@@ -7,7 +7,9 @@ Skipped, with the reason, only where the toolkit cannot be installed (the script
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 def test_toolkit_and_project_agree(tmp_path):
     work = tmp_path / "check"
+    env = dict(os.environ, PYTHON=sys.executable)  # the project's interpreter: the one running the tests
     run = subprocess.run(["bash", str(REPO / "scripts" / "vot_toolkit_check.sh"), str(work)], capture_output=True,
-                         text=True, timeout=1800)
+                         text=True, timeout=1800, env=env)
     if run.returncode == 3:
         pytest.skip(f"VOT toolkit not installable here: {run.stdout.strip().splitlines()[-1]}")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
