@@ -6,17 +6,43 @@ Unknown keys in a yaml file are an error naming the key and the file (typos must
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 from typing import Optional, Sequence
 
 from yacs.config import CfgNode as CN
 
-__all__ = ["get_cfg", "load_cfg", "ConfigError", "TRAINING_SETS"]
+__all__ = ["get_cfg", "load_cfg", "ConfigError", "CompatKeyWarning", "COMPAT_ONLY_KEYS", "TRAINING_SETS"]
 
 # A config is yaml data; yacs would run any other (.py) file as Python code.
 CONFIG_SUFFIXES = (".yaml", ".yml")
 # Training sub-datasets known to DATASET (pysot's prepared crop511 + json layout each).
 TRAINING_SETS = ("VID", "YOUTUBEBB", "COCO", "DET", "GOT10K", "LASOT", "TRANET", "SYNTH")
+
+
+# Keys accepted only so that the published configs load unchanged: nothing in this codebase reads them.
+COMPAT_ONLY_KEYS = {
+    "META_ARC": "pysot's model name; the model is built from BACKBONE, ADJUST, KPN and TRAIN.STACK",
+    "CUDA": "pysot's GPU switch; choose the device with --device",
+    "TRAIN.EVAL": "declared by the published configs, read by no published or current code",
+    "TRACK.UPDATE_LR": "in two published OTB configs, read by no published or current code",
+}
+# sha256 of the seven published experiment configs (experiments/siamkpn_r50_*/config.yaml, as released):
+# they may set the keys above without a warning.
+PUBLISHED_CONFIG_SHA256 = frozenset({
+    "7bdde276514d05a9c1297c960000d9b043a7c2436e915e5444e1e84271b945a2",
+    "e93993682558804938495390f836f24f0114d96f308f599b8025988b1a8f09ba",
+    "f879c6b44011aeddd69275e8458100e06a00f86a01c04f095e4a501021db7873",
+    "247cd383efa2f8ff42028cbb86fc2d8db298b9f57d207b2ddcce54038cde62e1",
+    "92cd4daefcdf6d4d3e123cebecbff439c3e5de1af85fd3aff859cee88bba1af4",
+    "29b5d229c31396e436fb1b92ebb345b0acb1c1e1c8156009ab18af1a4f020c24",
+    "0aed93feb451407bc588e6e93c5ceb6a436945df14c0a13e2dd211759f09640c",
+})
+
+
+class CompatKeyWarning(UserWarning):
+    """A config sets a key that is accepted for published-config compatibility only and changes nothing."""
 
 
 class ConfigError(KeyError):
@@ -39,8 +65,8 @@ def _sub_dataset(root: str, anno: str, frame_range: int, num_use: int) -> CN:
 
 def _defaults() -> CN:
     _C = CN()
-    _C.META_ARC = "siamkpn_r50_l234_dwxcorr"
-    _C.CUDA = True
+    _C.META_ARC = "siamkpn_r50_l234_dwxcorr"  # compatibility only (COMPAT_ONLY_KEYS)
+    _C.CUDA = True  # compatibility only
 
     # ---------------------------------------------------------------- training
     _C.TRAIN = CN()
@@ -52,7 +78,7 @@ def _defaults() -> CN:
     _C.TRAIN.STACK = 1  # number of cascaded heat-map stages (1-3)
     _C.TRAIN.FOCAL_NEG = 1.0  # weight of the negative term of the focal loss
     _C.TRAIN.OPTI = "adam"  # adam | sgd
-    _C.TRAIN.EVAL = False
+    _C.TRAIN.EVAL = False  # compatibility only
     _C.TRAIN.DIF_STD = False  # variance decay: stage s uses sigma * 0.9**s
     _C.TRAIN.CROP_TEMPLATE = False
     _C.TRAIN.INTER_SUPER = False  # supervise every stage (intermediate supervision)
@@ -76,7 +102,6 @@ def _defaults() -> CN:
     _C.TRAIN.OF_WEIGHT = 1.0
     _C.TRAIN.WH_WEIGHT = 0.1
     _C.TRAIN.PRINT_FREQ = 20
-    _C.TRAIN.LOG_GRADS = False
     _C.TRAIN.GRAD_CLIP = 10.0
     _C.TRAIN.BASE_LR = 0.005
     _C.TRAIN.SEED = 123456
@@ -173,11 +198,11 @@ def _defaults() -> CN:
     _C.TRACK.INSTANCE_SIZE = 255
     _C.TRACK.BASE_SIZE = 8
     _C.TRACK.CONTEXT_AMOUNT = 0.5
-    # Present in two published OTB configs but never read by the published code; declared so that
-    # those configs load.
-    _C.TRACK.UPDATE_LR = 0.0
+    _C.TRACK.UPDATE_LR = 0.0  # compatibility only (COMPAT_ONLY_KEYS)
     # Fast mode: bf16 autocast (and torch.compile on GPU); boxes may move slightly. See README.
     _C.TRACK.FAST = False
+    # Inference backend: "torch" (snapshot = .pth) or "onnx" (snapshot = a siamkpn-export-onnx folder).
+    _C.TRACK.BACKEND = "torch"
     return _C
 
 
@@ -246,6 +271,23 @@ def _key_without_value(cfg: CN, opts: Sequence[str]) -> str:
     return opts[-1]
 
 
+def _warn_compat_keys(loaded: CN, source: str) -> None:
+    """Warn about compatibility-only keys that `source` sets to a value other than the default."""
+    for key, why in COMPAT_ONLY_KEYS.items():
+        node, default = loaded, _DEFAULTS
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, CN) else None
+            default = default[part]
+        if node is not None and node != default:
+            warnings.warn(f"{source}: {key} is accepted only so that the published configs load; it has no effect "
+                          f"here ({why})", CompatKeyWarning, stacklevel=3)
+
+
+def _is_published(path: str) -> bool:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest() in PUBLISHED_CONFIG_SHA256
+
+
 def load_cfg(path: Optional[str] = None, opts: Optional[Sequence[str]] = None, freeze: bool = False) -> CN:
     """Defaults, then the yaml file at `path`, then `KEY VALUE` overrides from `opts`."""
     cfg = get_cfg()
@@ -260,6 +302,8 @@ def load_cfg(path: Optional[str] = None, opts: Optional[Sequence[str]] = None, f
             except Exception as err:  # yaml syntax errors carry line numbers
                 raise ConfigError(f"cannot parse config {path}: {err}") from None
         _merge_checked(cfg, loaded, path)
+        if not _is_published(path):
+            _warn_compat_keys(loaded, path)
     if opts:
         opts = list(opts)
         if len(opts) % 2:
@@ -274,6 +318,7 @@ def load_cfg(path: Optional[str] = None, opts: Optional[Sequence[str]] = None, f
                 cursor = cursor[part]
             cursor[parts[-1]] = CN._decode_cfg_value(raw)  # yaml/literal parsing, as yacs' merge_from_list
             _merge_checked(cfg, override, "--opts")
+            _warn_compat_keys(override, "--opts")
     if freeze:
         cfg.freeze()
     return cfg

@@ -1,6 +1,8 @@
 """Config: independent defaults, file + override merging, and clear errors for unknown keys."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from siamkpn.config import ConfigError, get_cfg, load_cfg
@@ -74,3 +76,28 @@ def test_training_safety_keys_have_sane_defaults():
     train = get_cfg().TRAIN
     assert 0.0 < train.MAX_BAD_FRACTION < 1.0
     assert train.HUGE_LOSS > 1e3 and train.MAX_WEIGHT_ABS >= 1e3  # above what healthy training produces
+
+
+def test_compatibility_only_keys_warn_outside_the_published_configs(tmp_path):
+    import warnings
+
+    from siamkpn.config import COMPAT_ONLY_KEYS, CompatKeyWarning
+
+    repo = Path(__file__).resolve().parents[1]
+    published = sorted((repo / "experiments").glob("siamkpn_r50_*/config.yaml"))
+    assert len(published) == 7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompatKeyWarning)
+        for path in published:  # as released: they set META_ARC / TRAIN.EVAL / TRACK.UPDATE_LR, silently
+            load_cfg(str(path))
+        (tmp_path / "dumped.yaml").write_text(get_cfg().dump())  # every key, default values: nothing to say
+        load_cfg(str(tmp_path / "dumped.yaml"))
+    edited = tmp_path / "edited.yaml"
+    edited.write_text((repo / "experiments/siamkpn_r50_stack3_difstd/config.yaml").read_text() + "\n# my change\n")
+    with pytest.warns(CompatKeyWarning, match="META_ARC is accepted only so that the published configs load"):
+        load_cfg(str(edited))
+    with pytest.warns(CompatKeyWarning, match="--opts: CUDA"):
+        load_cfg(None, ["CUDA", "False"])
+    assert set(COMPAT_ONLY_KEYS) == {"META_ARC", "CUDA", "TRAIN.EVAL", "TRACK.UPDATE_LR"}
+    with pytest.raises(ConfigError, match="TRAIN.LOG_GRADS"):  # never read, so no longer accepted
+        load_cfg(None, ["TRAIN.LOG_GRADS", "True"])
