@@ -91,10 +91,6 @@ class Video:
         rows = [v for v in self.tags.values() if v.size]
         self.tags["empty"] = np.all(1 - np.array(rows, dtype=np.int64), axis=1).astype(np.uint8)
 
-    @property
-    def tag_names(self) -> list[str]:
-        return list(self.tags)
-
     def select_tag(self, tag: str, start: int = 0, end: int = 0) -> np.ndarray:
         """Tag values of frames ``start:end`` (pysot's EAO helper; 'empty' is returned whole)."""
         return self.tags[tag] if tag == "empty" else self.tags[tag][start:end]
@@ -114,9 +110,6 @@ class Video:
         if self.imgs is None:
             self.imgs = [read_image(p) for p in self.img_names]
             self._size = (self.imgs[0].shape[1], self.imgs[0].shape[0])
-
-    def free_img(self) -> None:
-        self.imgs = None
 
     @property
     def width(self) -> int:
