@@ -140,3 +140,10 @@ def test_shim_and_console_script_layout(trackingnet):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "2 sequences" in run.stdout and (trackingnet / "sub.zip").is_file()
+
+
+def test_toolkit_submission_never_imports_torch_or_siamkpn():
+    code = ("import sys, toolkit.submission; bad = [m for m in ('torch', 'siamkpn') if m in sys.modules]; "
+            "sys.exit(f'imported {bad}' if bad else 0)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
