@@ -31,9 +31,10 @@ def test_train_speed_prints_step_rows_per_variant(capsys):
     assert rows[0][3] == "1.00x"
 
 
-def test_train_speed_refuses_unknown_variants():
-    with pytest.raises(SystemExit):
+def test_train_speed_refuses_unknown_variants(capsys):
+    with pytest.raises(SystemExit) as exit_info:
         _load("train_speed").main(["--skip-pipeline", "--variants", "fp64"])
+    assert exit_info.value.code == 2 and "unknown variant(s) ['fp64']" in capsys.readouterr().err
 
 
 @pytest.mark.slow

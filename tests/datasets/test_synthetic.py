@@ -177,13 +177,14 @@ def _sizes(train_videos, test_videos, frames, parts="train,otb,vot"):
             str(test_videos), "--test-frames", str(frames), "--width", "96", "--height", "80", "--parts", parts]
 
 
-def test_cli_writes_every_part(tmp_path):
+def test_cli_writes_every_part(tmp_path, capsys):
     module = _cli()
     assert module.main(["--out", str(tmp_path), *_sizes(1, 1, 3, "train,vot")]) == 0
     assert (tmp_path / "train" / "train.json").is_file() and (tmp_path / "test" / "VOT2018" / "list.txt").is_file()
     assert not (tmp_path / "test" / "OTB100").exists()
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         module.main(["--out", str(tmp_path), "--parts", "train,bogus"])
+    assert exit_info.value.code == 2 and "unknown part(s) ['bogus']" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["out", "below"])

@@ -183,8 +183,9 @@ def _tool():
 def test_bad_input_is_a_clear_error(bench, tmp_path, capsys, extra, message):
     argv = _cmd(bench, tmp_path / "res", "OTB100", *extra)[2:]
     if message is None:
-        with pytest.raises(SystemExit):
+        with pytest.raises(SystemExit) as exit_info:
             _tool().main(argv)
+        assert exit_info.value.code == 2
         assert "--lr: the range '0.5,0.1,0.1' is empty" in capsys.readouterr().err
         return
     assert _tool().main(argv) == 2
