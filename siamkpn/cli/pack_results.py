@@ -14,24 +14,25 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from siamkpn.cli.common import UsageError, add_debug_flag, run_tool
+from siamkpn.cli.args import add_flag, add_standard, add_tracker_path, make_parser
+from siamkpn.cli.common import UsageError, run_tool
 from siamkpn.utils.atomic import atomic_write_bytes
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 from toolkit.submission import submission_entries, zip_bytes
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser("siamkpn-pack", "Pack tracking results for a benchmark's evaluation server (GOT-10k, "
+                    "TrackingNet, LaSOT, VOT)")
+    add_standard(p, ["dataset"])
+    add_tracker_path(p)
+    add_flag(p, "--tracker", "-t", required=True, help="tracker (result sub-folder) name")
+    add_flag(p, "--out", required=True, help="the archive to write (.zip)")
+    return p
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Pack tracking results for a benchmark's evaluation server")
-    p.add_argument("--dataset", "-d", required=True,
-                   help="benchmark name as given to tools/test.py: GOT-10k-test, TrackingNet, LaSOT, VOT2018, ...")
-    p.add_argument("--dataset-root", "--dataset_root", dest="dataset_root", default=None,
-                   help="benchmark folder (default: $SIAMKPN_DATASETS/<dataset>, else testing_dataset/<dataset>)")
-    p.add_argument("--tracker_path", "--tracker-path", "-p", dest="tracker_path", default="./results",
-                   help="result folder holding <dataset>/<tracker>/ (default ./results)")
-    p.add_argument("--tracker", "-t", required=True, help="tracker (result sub-folder) name")
-    p.add_argument("--out", required=True, help="the archive to write (.zip)")
-    add_debug_flag(p)
-    return p.parse_args(argv)
+    return build_parser().parse_args(argv)
 
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:

@@ -15,7 +15,8 @@ import re
 import sys
 from typing import Optional, Sequence
 
-from siamkpn.cli.common import UsageError, add_debug_flag, run_tool
+from siamkpn.cli.args import add_config, add_flag, add_snapshot, add_standard, make_parser
+from siamkpn.cli.common import UsageError, run_tool
 from siamkpn.config import load_cfg
 from siamkpn.utils.atomic import atomic_write_text
 
@@ -27,19 +28,23 @@ _HEADER = re.compile(r"^\s*\[([^\]]*)\]\s*$")
 DEFAULT_TIMEOUT = 120  # seconds per TraX call: the first initialize loads torch and the model (docs/VOT.md)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser("siamkpn-vot-integration", "Write SiamKPN's section of a VOT toolkit workspace's trackers.ini")
+    add_config(p)
+    add_snapshot(p)
+    add_flag(p, "--out", required=True, help="the workspace's trackers.ini (its folder must exist)")
+    add_flag(p, "--name", default="SiamKPN", help="tracker identifier in the toolkit")
+    add_standard(p, ["device", "threads", "fast"])
+    add_flag(p, "--timeout", type=int, default=DEFAULT_TIMEOUT,
+             help=f"seconds the toolkit waits for one reply (default {DEFAULT_TIMEOUT}: model load on a CPU)")
+    return p
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Write SiamKPN's section of a VOT toolkit workspace's trackers.ini")
-    p.add_argument("--config", required=True, help="experiment config.yaml")
-    p.add_argument("--snapshot", required=True, help="model weights (.pth)")
-    p.add_argument("--out", required=True, help="the workspace's trackers.ini (its folder must exist)")
-    p.add_argument("--name", default="SiamKPN", help="tracker identifier in the toolkit (default SiamKPN)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
-    p.add_argument("--threads", type=int, default=None, help="torch threads of the tracker process")
-    p.add_argument("--fast", action="store_true", help="fast mode (TRACK.FAST), see README")
-    p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
-                   help=f"seconds the toolkit waits for one reply (default {DEFAULT_TIMEOUT}: model load on a CPU)")
-    add_debug_flag(p)
-    return p.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    if args.device == "auto":  # the tracker process decides (CUDA when available)
+        args.device = None
+    return args
 
 
 def _ini_value(value: str, key: str) -> str:
