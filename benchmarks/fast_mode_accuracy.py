@@ -1,20 +1,28 @@
-"""Accuracy cost of the fast mode: success AUC / EAO of exact mode against fast mode on the same benchmarks.
+"""Accuracy cost of every fast path: success AUC / EAO of each against exact mode on the same benchmarks.
 
-Usage: python benchmarks/fast_mode_accuracy.py --config CFG --snapshot W.pth [--data DIR]
-                                               [--fast-dtype auto|bfloat16|float16] [--device cpu|cuda]
+Usage: python benchmarks/fast_mode_accuracy.py --config CFG --snapshot W.pth [--data DIR | --videos N]
+           [--paths fast,bf16,bf16_all,onnx,onnx_int8] [--onnx-dir DIR] [--calib TRAIN_ROOT] [--device cpu|cuda]
 
-Typically on the quick start's trained model and held-out synthetic benchmarks:
+Typically on the quick start's trained model, on held-out synthetic benchmarks large enough that a 0.005
+difference is resolvable (default: 20 OTB-style videos x 100 frames and 12 VOT-style videos x 140 frames,
+generated with seed 1; the quick start trains on seed 0):
     python benchmarks/fast_mode_accuracy.py --config experiments/siamkpn_quickstart/config.yaml \
-        --snapshot quickstart_output/snapshots/checkpoint_e6.pth --data quickstart_output/data/test
-`--data` holds `OTB100/` and/or `VOT2018/` (pysot json or native layout); without it a small synthetic pair
-is generated in a temporary folder. `auto` is what TRACK.FAST picks on this device (float32 on a CPU
-without native bf16, where fast == exact); `bfloat16` forces it (slow on such CPUs, but it measures the
-accuracy a bf16 machine would get). Prints one row per metric: exact, fast, |difference|, and whether it is
-within the 0.005 budget, plus each mode's frames/s.
+        --snapshot quickstart_output/snapshots/checkpoint_e1.pth --calib quickstart_output/data/train
+Paths (exact is always the baseline):
+  fast      what TRACK.FAST picks here (`load_tracker_model`, torch backend): bf16 backbone where native, else exact
+  bf16      forced bf16 backbone and neck, correlations and heads float32 (fast_scope "backbone")
+  bf16_all  forced bf16 everywhere but the output layer (fast_scope "all": the earlier fast mode)
+  fp16      forced float16 backbone and neck
+  onnx      ONNX Runtime, float32 graphs;  onnx_int8  ONNX Runtime, int8 track graph
+The onnx paths use `--onnx-dir` when it holds an export, else export there (int8 calibrated on `--calib`,
+a crop511 training set, never the benchmark). Prints one row per benchmark and path: the headline metric,
+|difference| from exact, within the 0.005 budget or not, and frames/s; emulated bf16 on a CPU without it is
+slow but measures what a bf16 machine would get.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,33 +36,46 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from siamkpn.config import load_cfg  # noqa: E402
+from siamkpn.models.backends import load_tracker_model  # noqa: E402
 from siamkpn.models.checkpoint import load_checkpoint  # noqa: E402
 from siamkpn.models.inference import describe, prepare_for_inference  # noqa: E402
 from siamkpn.models.model_builder import ModelBuilder  # noqa: E402
 from siamkpn.tracker import build_tracker  # noqa: E402
+from siamkpn.utils.device import capability_line  # noqa: E402
 from toolkit import protocols, results  # noqa: E402
 from toolkit.datasets import DatasetFactory  # noqa: E402
 from toolkit.evaluation.runner import evaluate  # noqa: E402
 
 BUDGET = 0.005
 HEADLINE = {"ope": "success_auc", "vot": "eao"}
-DTYPES = {"auto": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+PATHS = ("fast", "bf16", "bf16_all", "fp16", "onnx", "onnx_int8")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
     p.add_argument("--snapshot", required=True)
-    p.add_argument("--data", default=None, help="folder with OTB100/ and/or VOT2018/ (default: generate a small one)")
-    p.add_argument("--fast-dtype", choices=sorted(DTYPES), default="auto")
+    p.add_argument("--data", default=None, help="folder with OTB100/ and/or VOT2018/ (default: generate them)")
+    p.add_argument("--paths", default="fast,bf16,bf16_all,onnx,onnx_int8", help=f"comma list of {','.join(PATHS)}")
+    p.add_argument("--onnx-dir", default=None, help="ONNX export folder (used if present, else written)")
+    p.add_argument("--calib", default=None, help="crop511 training set for the int8 calibration")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--videos", type=int, default=3, help="videos per generated benchmark (without --data)")
-    return p.parse_args(argv)
+    p.add_argument("--threads", type=int, default=0, help="torch / ONNX Runtime threads (0: torch's default)")
+    p.add_argument("--videos", type=int, default=20, help="OTB-style videos generated without --data")
+    p.add_argument("--vot-videos", type=int, default=12, help="VOT-style videos generated without --data")
+    args = p.parse_args(argv)
+    args.paths = [x for x in args.paths.split(",") if x]
+    unknown = set(args.paths) - set(PATHS)
+    if unknown:
+        p.error(f"unknown paths {sorted(unknown)}; choose from {', '.join(PATHS)}")
+    if "onnx_int8" in args.paths and not args.calib and not (args.onnx_dir and os.path.isdir(args.onnx_dir)):
+        p.error("onnx_int8 needs --calib TRAIN_ROOT (or an --onnx-dir that already holds an int8 export)")
+    return args
 
 
-def generated_benchmarks(folder: Path, videos: int) -> Path:
-    """Held-out synthetic OTB100 / VOT2018-style sets (VOT videos long enough for the EAO interval)."""
-    for part, frames in (("otb", 60), ("vot", 110)):
+def generated_benchmarks(folder: Path, otb_videos: int, vot_videos: int) -> Path:
+    """Held-out synthetic OTB100 / VOT2018-style sets (seed 1; VOT videos long enough for the EAO interval)."""
+    for part, videos, frames in (("otb", otb_videos, 100), ("vot", vot_videos, 140)):
         subprocess.run([sys.executable, str(ROOT / "scripts" / "make_synthetic.py"), "--out", str(folder),
                         "--seed", "1", "--parts", part, "--test-videos", str(videos), "--test-frames", str(frames)],
                        check=True, stdout=subprocess.DEVNULL)
@@ -78,35 +99,74 @@ def track_and_score(model, cfg, bench_root: Path, name: str, tracker_name: str, 
     return evaluate(dataset, [tracker_name], progress=False)[tracker_name]["metrics"], frames / seconds
 
 
+def onnx_folder(args, model, cfg, tmp: str) -> str:
+    """An export folder for the onnx paths: `--onnx-dir` when it holds one, else a fresh export (there or in tmp)."""
+    from siamkpn.models.onnx_export import SETTINGS_FILE, export_onnx
+
+    folder = args.onnx_dir or os.path.join(tmp, "onnx")
+    if os.path.isfile(os.path.join(folder, SETTINGS_FILE)):
+        return folder
+    print(f"exporting to {folder} ...", flush=True)
+    export_onnx(model, cfg, folder, int8="onnx_int8" in args.paths, calib=args.calib)
+    return folder
+
+
+def build_paths(args, cfg, model, tmp: str) -> Dict[str, torch.nn.Module]:
+    """The exact model and every requested fast path, by name."""
+    device = args.device
+    out: Dict[str, torch.nn.Module] = {"exact": prepare_for_inference(model, device=device)}
+    for path in args.paths:
+        if path == "fast":
+            out[path] = load_tracker_model(cfg, args.snapshot, device, backend="torch", fast=True)
+        elif path in ("bf16", "bf16_all", "fp16"):
+            dtype = torch.float16 if path == "fp16" else torch.bfloat16
+            out[path] = prepare_for_inference(model, fast=True, device=device, fast_dtype=dtype,
+                                              fast_scope="all" if path == "bf16_all" else "backbone")
+        else:
+            from siamkpn.models.onnx_backend import OnnxInferenceModel
+
+            out[path] = OnnxInferenceModel(onnx_folder(args, model, cfg, tmp), cfg, int8=path == "onnx_int8")
+    return out
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = load_cfg(args.config)
     model = ModelBuilder(cfg)
     load_checkpoint(model, args.snapshot)
     model.eval()
-    modes = {"exact": prepare_for_inference(model, device=args.device),
-             "fast": prepare_for_inference(model, fast=True, device=args.device, fast_dtype=DTYPES[args.fast_dtype])}
-    print("fast mode here:", describe(modes["fast"]).replace("\n", "; "))
+    print(capability_line())
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(args.data) if args.data else generated_benchmarks(Path(tmp) / "data", args.videos)
+        paths = build_paths(args, cfg, model, tmp)
+        for name, m in paths.items():
+            print(f"[{name}] " + describe(m).replace("\n", "; "))
+        data = Path(args.data) if args.data else generated_benchmarks(Path(tmp) / "data", args.videos,
+                                                                      args.vot_videos)
         names = [n for n in ("OTB100", "VOT2018") if (data / n).is_dir()]
         if not names:
             raise SystemExit(f"{data} holds neither OTB100/ nor VOT2018/")
-        worst: Optional[float] = None
-        print(f"\n{'benchmark':10s} {'metric':15s} {'exact':>8s} {'fast':>8s} {'|diff|':>8s}  within {BUDGET}")
+        worst: Dict[str, float] = {}
+        rows = []
         for name in names:
-            scored = {mode: track_and_score(m, cfg, data / name, name, mode, Path(tmp) / "results")
-                      for mode, m in modes.items()}
-            for metric, exact in scored["exact"][0].items():
-                fast = scored["fast"][0][metric]
-                diff = abs(fast - exact)
-                headline = metric == HEADLINE[results.result_kind(name)]
-                if headline:
-                    worst = diff if worst is None else max(worst, diff)
-                mark = ("yes" if diff <= BUDGET else "NO") if headline else ""
-                print(f"{name:10s} {metric:15s} {exact:8.4f} {fast:8.4f} {diff:8.4f}  {mark}")
-            print(f"{name:10s} {'frames/s':15s} {scored['exact'][1]:8.2f} {scored['fast'][1]:8.2f}")
-    print(f"\nlargest headline difference (success AUC / EAO): {worst:.4f} (budget {BUDGET})")
+            scored = {path: track_and_score(m, cfg, data / name, name, path, Path(tmp) / "results")
+                      for path, m in paths.items()}
+            metric = HEADLINE[results.result_kind(name)]
+            videos = len(DatasetFactory.create_dataset(name, str(data / name), load_img=False).videos)
+            for path, (metrics, fps) in scored.items():
+                diff = abs(metrics[metric] - scored["exact"][0][metric])
+                if path != "exact":
+                    worst[path] = max(worst.get(path, 0.0), diff)
+                rows.append((name, videos, path, metric, metrics[metric], diff, fps, fps / scored["exact"][1]))
+        print(f"\n{'benchmark':10s} {'videos':>6s} {'path':10s} {'metric':12s} {'value':>8s} {'|diff|':>8s} "
+              f"{'budget':>6s} {'frames/s':>9s} {'x exact':>8s}")
+        for name, videos, path, metric, value, diff, fps, ratio in rows:
+            ok = "" if path == "exact" else ("yes" if diff <= BUDGET else "NO")
+            print(f"{name:10s} {videos:6d} {path:10s} {metric:12s} {value:8.4f} {diff:8.4f} {ok:>6s} {fps:9.2f} "
+                  f"{ratio:8.2f}")
+    line: Optional[str] = ", ".join(f"{p} {d:.4f}" for p, d in worst.items())
+    print(f"\nlargest headline difference from exact (success AUC / EAO): {line} (budget {BUDGET})")
     return 0
 
 

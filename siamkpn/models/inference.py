@@ -12,8 +12,10 @@ touched) in which
 - everything runs under `torch.inference_mode`, ignoring a caller's autocast (on CUDA also with cuDNN
   autotuning, and without TF32 in exact mode).
 All of that is exact up to float rounding ("exact mode"). `fast=True` adds bfloat16 weights and activations
-(the output convolution stays float32) on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX); other
-CPUs emulate bf16 far slower than float32, so there it stays float32 and says so. `fast_dtype=torch.float16`
+in the backbone and neck (channels-last on a CPU; the correlations and heads stay float32, see `fast_scope`)
+on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX, detected by `siamkpn.utils.device`); other CPUs
+emulate bf16 far slower than float32, so there it stays float32 and says so, naming the faster path there
+(int8 under ONNX Runtime: `siamkpn-export-onnx --int8`, backend onnx). `fast_dtype=torch.float16`
 picks float16 instead (same speed on CUDA tensor cores, ~8x smaller error on the reference fixtures, but a
 65504 range). `compile=True` wraps the search side in `torch.compile` (CUDA graphs) on CUDA only.
 `describe(model)` lists what was applied.
@@ -31,7 +33,7 @@ import torch.nn.functional as F
 
 from siamkpn.models.head import BRANCHES, MultiKPN
 from siamkpn.models.xcorr import xcorr_depthwise
-from siamkpn.utils.device import cpu_has_native_bf16  # re-exported: older callers import it from here
+from siamkpn.utils.device import cpu_capability, cpu_has_native_bf16  # the latter re-exported for old callers
 
 __all__ = ["InferenceModel", "prepare_for_inference", "describe", "fold_batchnorm", "cpu_has_native_bf16"]
 
@@ -39,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 Features = Union[torch.Tensor, List[torch.Tensor]]
 OUTPUT_CHANNELS = {"heatmap": 1, "offsets": 2, "objsize": 2}
+FAST_SCOPES = ("backbone", "all")  # what fast mode's reduced precision covers (the head stays float32 with "backbone")
 
 
 def _fused(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -229,8 +232,10 @@ class InferenceModel(nn.Module):
 
     def __init__(self, model: nn.Module, fast: bool = False, device: Optional[Union[str, torch.device]] = None,
                  all_stages: bool = False, channels_last: bool = False, compile: bool = False,
-                 fast_dtype: Optional[torch.dtype] = None) -> None:
+                 fast_dtype: Optional[torch.dtype] = None, fast_scope: str = "backbone") -> None:
         super().__init__()
+        if fast_scope not in FAST_SCOPES:
+            raise ValueError(f"fast_scope must be one of {', '.join(FAST_SCOPES)}, got {fast_scope!r}")
         if not all(hasattr(model, a) for a in ("backbone", "kpn_head", "use_neck")):
             raise TypeError(f"expected a siamkpn ModelBuilder, got {type(model).__name__}")
         param = next(model.parameters())
@@ -255,14 +260,29 @@ class InferenceModel(nn.Module):
         self.applied.append("template kernels cached by the caller (template_kernels) and inference_mode")
         self.dtype = self._choose_dtype(fast, fast_dtype)
         self.to(self.device)
+        # the dtype of the head (kernels, correlations, heat map / offsets / size layers)
+        self.head_dtype = torch.float32 if fast_scope == "backbone" else self.dtype
         if self.dtype != torch.float32:
             self.to(self.dtype)
-            if self.packed is not None:
+            if self.head_dtype == torch.float32:
+                # bf16 in the correlation and heads more than doubles the heat-map error (quick-start model, real
+                # crops: 0.65% -> 0.26% of its range with them in float32) for ~20% of the FLOPs (R50 3-stage)
+                self.head.float()
+                if self.packed is not None:
+                    self.packed.float()
+                self.applied.append(f"fast mode scope: backbone and neck in {str(self.dtype)[6:]}, "
+                                    "correlations and heads float32")
+            elif self.packed is not None:
                 self.packed.outs.float()
-        self.channels_last = bool(channels_last)
-        if self.channels_last:
-            self.to(memory_format=torch.channels_last)
-        self.applied.append(f"channels_last: {'on' if self.channels_last else 'off'}")
+                self.applied.append(f"fast mode scope: everything in {str(self.dtype)[6:]} but the output layer")
+        # oneDNN's bf16 convolutions are fast in NHWC only (R50 3-stage search side, 1 thread, AMX CPU: 1.04 s
+        # contiguous vs 0.46 s channels-last; float32 2.3 s either way), so a CPU bf16/fp16 model always uses it
+        self.channels_last = bool(channels_last) or (self.dtype != torch.float32 and self.device.type == "cpu")
+        if self.channels_last:  # the backbone and neck; the head gets contiguous features (see features())
+            self.backbone.to(memory_format=torch.channels_last)
+            if self.neck is not None:
+                self.neck.to(memory_format=torch.channels_last)
+        self.applied.append(f"channels_last: {'on (backbone and neck)' if self.channels_last else 'off'}")
         self._search = self.packed
         if compile:
             if self.device.type == "cuda" and self.packed is not None:
@@ -280,13 +300,14 @@ class InferenceModel(nn.Module):
         if dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise ValueError(f"fast_dtype must be torch.bfloat16, torch.float16 or torch.float32, got {dtype}")
         if dtype == torch.float32:
-            cap = torch.backends.cpu.get_cpu_capability() if self.device.type == "cpu" else self.device.type
-            note = f"fast mode: no native bf16 on this {self.device.type} ({cap}); staying float32"
+            cap = cpu_capability().summary() if self.device.type == "cpu" else self.device.type
+            note = (f"fast mode: no native bf16 on this {self.device.type} ({cap}); staying float32 (the fast path "
+                    "here: int8 under ONNX Runtime, siamkpn-export-onnx --int8 then backend onnx with fast mode)")
             logger.info(note)
             self.applied.append(note if fast_dtype is None else "fast mode: float32 as requested")
             return dtype
         slow = self.device.type == "cpu" and not (native and dtype == torch.bfloat16)
-        self.applied.append(f"fast mode: {str(dtype)[6:]} weights and activations, float32 output layer"
+        self.applied.append(f"fast mode: {str(dtype)[6:]} weights and activations"
                             + (" (forced on a CPU that emulates it: slow)" if slow else ""))
         return dtype
 
@@ -305,11 +326,30 @@ class InferenceModel(nn.Module):
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         return img.to(device=self.device, dtype=self.dtype, memory_format=fmt)
 
+    def features(self, img: torch.Tensor) -> Features:
+        """Backbone + neck features without the inference context (for graph export and callers holding it),
+        in the head's dtype and layout."""
+        feats = self.backbone(img)
+        feats = self.neck(feats) if self.neck is not None else feats
+        if self.head_dtype == self.dtype and not self.channels_last:
+            return feats
+        if isinstance(feats, (list, tuple)):
+            return [f.to(self.head_dtype).contiguous() for f in feats]
+        return feats.to(self.head_dtype).contiguous()
+
+    def packed_kernels(self, zf: Features) -> List[torch.Tensor]:
+        """The packed per-stage correlation kernels of `zf` without the inference context (packed heads only)."""
+        if self.packed is None:
+            raise ValueError("the head's levels differ in width: it has no packed kernels")
+        kernels = self.head.kernels(zf)
+        per_level = kernels if isinstance(kernels, list) else [kernels]
+        return [_cat([k[b][s] for k in per_level for b in self.packed.branches], 1).contiguous()
+                for s in range(self.packed.stack)]
+
     def extract(self, img: torch.Tensor) -> Features:
         """Backbone + neck features of a batch of crops (float, raw 0..255 BGR, NCHW)."""
         with self._context():
-            feats = self.backbone(self._input(img))
-            return self.neck(feats) if self.neck is not None else feats
+            return self.features(self._input(img))
 
     def template(self, z: torch.Tensor) -> Features:
         """Features of the exemplar crop(s) [B,3,127,127]."""
@@ -318,12 +358,7 @@ class InferenceModel(nn.Module):
     def template_kernels(self, zf: Features) -> List[torch.Tensor]:
         """One packed correlation kernel [B, U*H, 5, 5] per stage; compute once per (re-)initialisation."""
         with self._context():
-            kernels = self.head.kernels(zf)
-            if self.packed is None:
-                return kernels
-            per_level = kernels if isinstance(kernels, list) else [kernels]
-            return [_cat([k[b][s] for k in per_level for b in self.packed.branches], 1).contiguous()
-                    for s in range(self.packed.stack)]
+            return self.head.kernels(zf) if self.packed is None else self.packed_kernels(zf)
 
     def track(self, zf: Features, x: torch.Tensor, kernels: Optional[List[torch.Tensor]] = None
               ) -> Dict[str, Optional[List[torch.Tensor]]]:
@@ -348,19 +383,22 @@ class InferenceModel(nn.Module):
 
 def prepare_for_inference(model: nn.Module, fast: bool = False, device: Optional[Union[str, torch.device]] = None,
                           all_stages: bool = False, channels_last: bool = False, compile: bool = False,
-                          fast_dtype: Optional[torch.dtype] = None) -> InferenceModel:
+                          fast_dtype: Optional[torch.dtype] = None, fast_scope: str = "backbone") -> InferenceModel:
     """The inference form of a ModelBuilder (deep copy; see the module docstring for what is applied).
 
     Args:
         fast: bf16 where the device computes it natively (else float32 with a logged note); see fast_dtype.
         device: where to run (default: the model's device).
         all_stages: return every stage's outputs (default: the last one, which is all the tracker reads).
-        channels_last: NHWC activations; off by default: on the 2-core AVX2 machines here it measured equal with
-            one thread and inconsistent (faster median, slower best) with two.
+        channels_last: NHWC activations in the backbone and neck; off by default in float32 (on the 2-core AVX2
+            machines here it measured equal with one thread and inconsistent with two), always on for bf16/fp16
+            on a CPU (oneDNN's reduced-precision convolutions are fast in NHWC only).
         compile: torch.compile with CUDA graphs on the search side (CUDA only).
         fast_dtype: the fast-mode dtype instead of detecting it: torch.bfloat16, torch.float16 or torch.float32.
+        fast_scope: "backbone" (default): reduced precision in the backbone and neck, correlations and heads
+            float32; "all": everywhere but the output layer (the earlier fast mode; twice the heat-map error).
     """
-    return InferenceModel(model, fast, device, all_stages, channels_last, compile, fast_dtype)
+    return InferenceModel(model, fast, device, all_stages, channels_last, compile, fast_dtype, fast_scope)
 
 
 def describe(model: nn.Module) -> str:

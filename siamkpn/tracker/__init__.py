@@ -18,18 +18,16 @@ def build_tracker(model, cfg) -> SiamKPNTracker:
     return TRACKERS.build(cfg.TRACK.TYPE, model, cfg)
 
 
-def tracker_from_snapshot(cfg, snapshot: str, device: Optional[Union[str, torch.device]] = None) -> SiamKPNTracker:
-    """A tracker on ModelBuilder(cfg) with the weights of `snapshot` on `device` (default: cuda when available).
+def tracker_from_snapshot(cfg, snapshot: str, device: Optional[Union[str, torch.device]] = None,
+                          backend: Optional[str] = None) -> SiamKPNTracker:
+    """A tracker on the model of `snapshot` for `cfg` on `device` (default: cuda when available).
 
-    The model is prepared for inference (BatchNorm folded, template side cached; TRACK.FAST adds reduced
-    precision where the device supports it), see `siamkpn.models.inference`. The snapshot must hold the whole
-    model (`load_tracking_checkpoint`): a partial file is a CheckpointError, never a tracker with random heads.
+    `backend` ('torch' or 'onnx', default cfg.TRACK.BACKEND): torch prepares ModelBuilder(cfg) with the .pth
+    weights for inference (BatchNorm folded, template side cached; TRACK.FAST adds reduced precision where
+    the device supports it); onnx runs the export folder `snapshot` under ONNX Runtime. See
+    `siamkpn.models.backends.load_tracker_model`. A .pth must hold the whole model (`load_tracking_checkpoint`):
+    a partial file is a CheckpointError, never a tracker with random heads.
     """
-    from siamkpn.models.checkpoint import load_tracking_checkpoint
-    from siamkpn.models.inference import prepare_for_inference
-    from siamkpn.models.model_builder import ModelBuilder
+    from siamkpn.models.backends import load_tracker_model
 
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = ModelBuilder(cfg)
-    load_tracking_checkpoint(model, snapshot)
-    return build_tracker(prepare_for_inference(model.eval(), fast=cfg.TRACK.FAST, device=device), cfg)
+    return build_tracker(load_tracker_model(cfg, snapshot, device, backend), cfg)

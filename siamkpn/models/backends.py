@@ -1,0 +1,68 @@
+"""One entry point from (config, snapshot) to the model object the tracker runs, for every backend.
+
+`load_tracker_model(cfg, snapshot, device, backend)`:
+- backend 'torch' (default, TRACK.BACKEND): `snapshot` is a .pth; the model is prepared for inference
+  (`siamkpn.models.inference`); TRACK.FAST adds bf16 where the device computes it natively;
+- backend 'onnx': `snapshot` is an export folder of `siamkpn-export-onnx`; ONNX Runtime on the CPU; TRACK.FAST
+  runs the int8 track graph when the folder has one.
+Every caller (test, demo, search, benchmarks) picks a backend by a value, not by code.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Union
+
+import torch
+
+__all__ = ["BACKENDS", "load_tracker_model", "check_backend"]
+
+BACKENDS = ("torch", "onnx")
+
+
+def check_backend(backend: str) -> str:
+    """`backend` if known, else ValueError listing the valid names."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (TRACK.BACKEND / --backend): "
+                         f"choose one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def load_tracker_model(cfg, snapshot: str, device: Optional[Union[str, torch.device]] = None,
+                       backend: Optional[str] = None, fast: Optional[bool] = None):
+    """The tracker's model for `cfg` from `snapshot` (.pth for torch, export folder for onnx).
+
+    `backend` defaults to cfg.TRACK.BACKEND, `fast` to cfg.TRACK.FAST, `device` to cuda when available (torch)
+    or cpu (onnx). `describe(model)` says what was chosen and why.
+    """
+    backend = check_backend(backend or str(cfg.TRACK.BACKEND))
+    fast = bool(cfg.TRACK.FAST) if fast is None else bool(fast)
+    if backend == "onnx":
+        return _onnx_model(cfg, snapshot, device, fast)
+    from siamkpn.models.checkpoint import load_tracking_checkpoint
+    from siamkpn.models.inference import prepare_for_inference
+    from siamkpn.models.model_builder import ModelBuilder
+    from siamkpn.models.onnx_export import SETTINGS_FILE
+
+    if os.path.isfile(os.path.join(snapshot, SETTINGS_FILE)):
+        raise ValueError(f"{snapshot} is an ONNX export folder: run it with --backend onnx (TRACK.BACKEND onnx)")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = ModelBuilder(cfg)
+    load_tracking_checkpoint(model, snapshot)  # the whole model or a CheckpointError, never random heads
+    return prepare_for_inference(model.eval(), fast=fast, device=device)
+
+
+def _onnx_model(cfg, folder: str, device, fast: bool):
+    from siamkpn.models.onnx_backend import OnnxInferenceModel, read_settings, require_onnxruntime
+
+    require_onnxruntime()
+    if device is not None and torch.device(device).type != "cpu":
+        raise ValueError(f"backend onnx runs on the CPU (ONNX Runtime's CPU provider); got --device {device}")
+    has_int8 = "track_int8" in read_settings(folder).get("files", {})
+    if not fast:
+        reason = "exact mode: float32 graphs"
+    elif has_int8:
+        reason = "fast mode: int8 track graph (the largest CPU speed-up; accuracy: benchmarks/fast_mode_accuracy.py)"
+    else:
+        reason = (f"fast mode: {folder} has no int8 track graph, so float32 "
+                  "(export with --int8 --calib TRAINING_SET for the int8 one)")
+    return OnnxInferenceModel(folder, cfg, int8=fast and has_int8, reason=reason)

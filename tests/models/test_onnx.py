@@ -1,0 +1,224 @@
+"""ONNX export (template / track graphs, int8) and the onnx backend behind the unchanged tracker, on a tiny model."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'siamkpn[onnx]')")
+pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'siamkpn[onnx]')")
+
+from helpers import tiny_cfg, tool_error, torch_threads  # noqa: E402
+from siamkpn.datasets.synthetic import render_video  # noqa: E402
+from siamkpn.models.backends import load_tracker_model  # noqa: E402
+from siamkpn.models.inference import describe, prepare_for_inference  # noqa: E402
+from siamkpn.models.model_builder import ModelBuilder  # noqa: E402
+from siamkpn.models.onnx_backend import ExportFolderError, OnnxInferenceModel  # noqa: E402
+from siamkpn.models.onnx_export import SETTINGS_FILE, compare_with_torch, export_onnx, synthetic_pairs  # noqa: E402
+from siamkpn.tracker import BatchSiamKPNTracker, SiamKPNTracker, tracker_from_snapshot  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    with torch_threads(1):
+        yield
+
+
+def _cfg():
+    cfg = tiny_cfg(stack=2)
+    cfg.TRAIN.NORMWH = True  # sizes exp(out) * 64: small outputs give sane boxes
+    cfg.TRACK.INSTANCE_SIZE = 159  # a 19x19 output, as the quick-start config: quick to export and track
+    cfg.TRAIN.SEARCH_SIZE = 159
+    cfg.TRAIN.OUTPUT_SIZE = 19
+    return cfg
+
+
+def _model(cfg, seed=0):
+    """Random weights with BatchNorm statistics of unit-scale activations and small head outputs, so that the
+    tracker follows heat-map peaks with boxes of sane size instead of running into a corner."""
+    torch.manual_seed(seed)
+    model = ModelBuilder(cfg).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.5)
+                m.running_var.uniform_(0.5, 4.0)
+        scale = {"heatmap": 1e-2, "offsets": 1e-5, "objsize": 1e-3}  # outputs ~1, ~0.005 (0.3 px), ~0.1
+        for name, m in model.named_modules():
+            if isinstance(m, torch.nn.Conv2d) and m.bias is not None and name.split(".")[-1] == "1":
+                m.weight.mul_(scale[name.split(".")[-3]])  # the stage heads' output layers (<branch>.head{s}.1)
+                m.bias.zero_()
+    return model
+
+
+def _crop511_set(root: Path, videos: int = 2, frames: int = 4) -> Path:
+    """A tiny pysot crop511 training set: the target centred at the exemplar scale in 511x511 crops."""
+    from siamkpn.tracker.subwindow import get_subwindow
+
+    for v in range(videos):
+        video = render_video(np.random.default_rng(100 + v), frames)
+        folder = root / "crop511" / f"synth_{v:05d}"
+        folder.mkdir(parents=True)
+        for t in range(frames):
+            x1, y1, x2, y2 = video.boxes[t]
+            w, h = x2 - x1, y2 - y1
+            s_z = np.sqrt((w + (w + h) / 2) * (h + (w + h) / 2))
+            crop = get_subwindow(video.frames[t], np.array([(x1 + x2 - 1) / 2, (y1 + y2 - 1) / 2]), 511,
+                                 round(s_z * 511 / 127), video.frames[t].mean(axis=(0, 1)))
+            cv2.imwrite(str(folder / f"{t:06d}.00.x.jpg"), crop)
+    return root
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(cfg, model, export folder with fp32 and int8 graphs, calibration root, snapshot path)."""
+    base = tmp_path_factory.mktemp("onnx")
+    cfg = _cfg()
+    model = _model(cfg)
+    calib = _crop511_set(base / "train")
+    snapshot = base / "tiny.pth"
+    torch.save({"state_dict": model.state_dict()}, snapshot)
+    result = export_onnx(model, cfg, str(base / "export"), int8=True, calib=str(calib), calib_count=4,
+                         check_count=2)
+    return cfg, model, base / "export", calib, snapshot, result
+
+
+def test_export_writes_checked_graphs_within_1e4_relative(exported):
+    cfg, model, folder, _, _, result = exported
+    assert {p.name for p in folder.iterdir()} >= {"template.onnx", "track.onnx", "track_int8.onnx", SETTINGS_FILE}
+    settings = json.loads((folder / SETTINGS_FILE).read_text())
+    assert settings["outputs"] == ["heatmap", "offsets", "objsize"] and settings["opset"] == 18
+    assert settings["tracker"]["TRACK.INSTANCE_SIZE"] == 159 and settings["int8"]["pairs"] == 4
+    assert set(settings["exporters"].values()) <= {"dynamo", "legacy"}
+    # the tool's own check, and an independent one on crops of another video
+    assert max(result.errors["track.onnx"].values()) <= 1e-4
+    errors = compare_with_torch(prepare_for_inference(model), str(folder), synthetic_pairs(127, 159, 2, seed=7))
+    assert set(errors) == {"kernel_1", "kernel_2", "heatmap", "offsets", "objsize"}
+    assert max(errors.values()) <= 1e-4, errors
+    assert oct(os.stat(folder / "track.onnx").st_mode & 0o077) != "0o0"  # not left private by the temp file
+
+
+def _track(model, cfg, video, tracker_cls=SiamKPNTracker):
+    tracker = tracker_cls(model, cfg)
+    x1, y1, x2, y2 = video.boxes[0]
+    tracker.init(video.frames[0], [x1, y1, x2 - x1, y2 - y1])
+    return np.array([tracker.track(img)["bbox"] for img in video.frames[1:]])
+
+
+def test_onnx_backend_tracks_with_the_boxes_of_pytorch(exported):
+    cfg, model, folder, _, _, _ = exported
+    video = render_video(np.random.default_rng(5), 12)
+    torch_boxes = _track(prepare_for_inference(model), cfg, video)
+    onnx_boxes = _track(OnnxInferenceModel(str(folder), cfg), cfg, video)
+    assert np.ptp(torch_boxes[:, 0]) > 1 and (torch_boxes[:, 2:] > 10).all()  # a moving box, not stuck clipped
+    assert np.abs(onnx_boxes - torch_boxes).max() <= 1e-2
+
+
+def test_onnx_backend_batches_sample_by_sample_like_pytorch(exported):
+    """Batches (hp-search lanes, BatchSiamKPNTracker) run the batch-1 graphs per sample: same numbers as PyTorch."""
+    cfg, model, folder, _, _, _ = exported
+    onnx = OnnxInferenceModel(str(folder), cfg)
+    prepared = prepare_for_inference(model)
+    pairs = synthetic_pairs(127, 159, 2, seed=3)
+    z = torch.from_numpy(np.concatenate([p[0] for p in pairs]))
+    x = torch.from_numpy(np.concatenate([p[1] for p in pairs]))
+    zf = onnx.template(z)
+    assert [k.shape[0] for k in zf] == [2, 2] and onnx.template_kernels(zf) == list(zf)
+    out = onnx.track(zf, x, kernels=onnx.template_kernels(zf))
+    ref = prepared.track(prepared.template(z), x)
+    for name in ("heatmap", "offsets", "objsize"):
+        got, want = out[name][-1], ref[name][-1]
+        assert got.shape == want.shape and got.dtype == torch.float32
+        assert (got - want).abs().max() <= 1e-4 * want.abs().max(), name
+    batch = BatchSiamKPNTracker(onnx, [cfg, cfg])
+    video = render_video(np.random.default_rng(6), 3)
+    x1, y1, x2, y2 = video.boxes[0]
+    batch.init_lanes(video.frames[0], {0: [x1, y1, x2 - x1, y2 - y1], 1: [x1 + 4, y1, x2 - x1, y2 - y1]})
+    lanes = batch.track_lanes(video.frames[1], [0, 1])
+    assert all(np.isfinite(lanes[k]["bbox"]).all() for k in (0, 1))
+
+
+def test_int8_graph_runs_through_the_tracker(exported):
+    cfg, _, folder, _, _, result = exported
+    int8 = OnnxInferenceModel(str(folder), cfg, int8=True)
+    assert "int8" in describe(int8)
+    errors = result.errors["track_int8.onnx"]
+    assert all(np.isfinite(v) for v in errors.values())
+    assert errors["heatmap"] > result.errors["track.onnx"]["heatmap"]  # really a different (quantised) graph
+    boxes = _track(int8, cfg, render_video(np.random.default_rng(5), 6))
+    assert np.isfinite(boxes).all() and (boxes[:, 2:] > 0).all()
+
+
+def test_backend_selection_by_config_and_argument(exported):
+    cfg, _, folder, _, snapshot, _ = exported
+    onnx_cfg = cfg.clone()
+    onnx_cfg.TRACK.BACKEND = "onnx"
+    exact = load_tracker_model(onnx_cfg, str(folder))
+    assert isinstance(exact, OnnxInferenceModel) and not exact.int8 and "exact mode" in describe(exact)
+    fast = load_tracker_model(onnx_cfg, str(folder), fast=True)
+    assert fast.int8 and "fast mode: int8" in describe(fast)
+    torch_model = load_tracker_model(cfg, str(snapshot), device="cpu")
+    assert not isinstance(torch_model, OnnxInferenceModel) and "BatchNorm folded" in describe(torch_model)
+    tracker = tracker_from_snapshot(cfg, str(folder), "cpu", backend="onnx")
+    assert isinstance(tracker.model, OnnxInferenceModel)
+    with pytest.raises(ValueError, match="unknown backend 'tensorrt'.*torch, onnx"):
+        load_tracker_model(cfg, str(snapshot), backend="tensorrt")
+    with pytest.raises(ValueError, match="ONNX export folder: run it with --backend onnx"):
+        load_tracker_model(cfg, str(folder), device="cpu")
+    with pytest.raises(ExportFolderError, match="not an ONNX export folder"):
+        load_tracker_model(onnx_cfg, str(snapshot))
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        load_tracker_model(onnx_cfg, str(folder), device="cuda")
+
+
+def test_fast_without_an_int8_graph_says_so(exported, tmp_path):
+    cfg, _, folder, _, _, _ = exported
+    copy = tmp_path / "fp32_only"
+    copy.mkdir()
+    settings = json.loads((folder / SETTINGS_FILE).read_text())
+    del settings["files"]["track_int8"]
+    for name in ("template.onnx", "track.onnx"):
+        os.link(folder / name, copy / name)
+    (copy / SETTINGS_FILE).write_text(json.dumps(settings))
+    model = load_tracker_model(cfg, str(copy), backend="onnx", fast=True)
+    assert not model.int8 and "no int8 track graph" in describe(model)
+    with pytest.raises(ExportFolderError, match="no int8 track graph"):
+        OnnxInferenceModel(str(copy), cfg, int8=True)
+
+
+def test_export_folder_problems_are_named(exported, tmp_path):
+    cfg, _, folder, _, _, _ = exported
+    other = cfg.clone()
+    other.TRACK.INSTANCE_SIZE = 255
+    with pytest.raises(ExportFolderError, match=r"TRACK.INSTANCE_SIZE = 159, the config has 255"):
+        OnnxInferenceModel(str(folder), other)
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "track.onnx").write_bytes(b"")
+    with pytest.raises(ExportFolderError, match=f"{SETTINGS_FILE} is missing"):
+        OnnxInferenceModel(str(unfinished), cfg)
+
+
+@pytest.mark.slow
+def test_export_tool_end_to_end_and_its_usage_errors(exported, tmp_path, capsys):
+    from siamkpn.cli.export_onnx import main
+
+    cfg, _, _, _, snapshot, _ = exported
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text(cfg.dump())
+    out = tmp_path / "export"
+    assert main(["--config", str(cfg_path), "--snapshot", str(snapshot), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "largest relative difference from PyTorch" in printed and "CPU " in printed
+    assert (out / SETTINGS_FILE).is_file() and not (out / "track_int8.onnx").exists()
+    line = tool_error(capsys, main, ["--config", str(cfg_path), "--snapshot", str(snapshot), "--out", str(out),
+                                     "--int8"])
+    assert "--int8 needs --calib" in line
+    line = tool_error(capsys, main, ["--config", str(cfg_path), "--snapshot", str(tmp_path / "nope.pth"),
+                                     "--out", str(out)])
+    assert "nope.pth" in line
