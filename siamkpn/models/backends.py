@@ -14,7 +14,7 @@ from typing import Optional, Union
 
 import torch
 
-__all__ = ["BACKENDS", "load_tracker_model", "check_backend"]
+__all__ = ["BACKENDS", "load_tracker_model", "check_backend", "snapshot_identity", "model_precision"]
 
 BACKENDS = ("torch", "onnx")
 
@@ -66,3 +66,24 @@ def _onnx_model(cfg, folder: str, device, fast: bool):
         reason = (f"fast mode: {folder} has no int8 track graph, so float32 "
                   "(export with --int8 --calib TRAINING_SET for the int8 one)")
     return OnnxInferenceModel(folder, cfg, int8=fast and has_int8, reason=reason)
+
+
+def snapshot_identity(snapshot: str) -> dict:
+    """Content identity of what a tracker loads: a .pth file's, or every file of an ONNX export folder
+    (siamkpn_onnx.json and the graphs it names), for result-folder provenance records."""
+    from siamkpn.utils.provenance import file_identity
+
+    if not os.path.isdir(snapshot):
+        return file_identity(snapshot)
+    from siamkpn.models.onnx_backend import read_settings
+    from siamkpn.models.onnx_export import SETTINGS_FILE
+
+    names = sorted(set(read_settings(snapshot)["files"].values()) | {SETTINGS_FILE})
+    return {name: file_identity(os.path.join(snapshot, name)) for name in names}
+
+
+def model_precision(model) -> str:
+    """What a tracker's model computes in: 'float32', 'bfloat16', ... or 'int8' for an int8 ONNX graph."""
+    if getattr(model, "int8", False):
+        return "int8"
+    return str(getattr(model, "dtype", "float32")).replace("torch.", "")

@@ -15,7 +15,7 @@ pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install
 
 from helpers import tiny_cfg, tool_error, torch_threads  # noqa: E402
 from siamkpn.datasets.synthetic import render_video  # noqa: E402
-from siamkpn.models.backends import load_tracker_model  # noqa: E402
+from siamkpn.models.backends import load_tracker_model, model_precision, snapshot_identity  # noqa: E402
 from siamkpn.models.inference import describe, prepare_for_inference  # noqa: E402
 from siamkpn.models.model_builder import ModelBuilder  # noqa: E402
 from siamkpn.models.onnx_backend import ExportFolderError, OnnxInferenceModel  # noqa: E402
@@ -166,6 +166,11 @@ def test_backend_selection_by_config_and_argument(exported):
     assert not isinstance(torch_model, OnnxInferenceModel) and "BatchNorm folded" in describe(torch_model)
     tracker = tracker_from_snapshot(cfg, str(folder), "cpu", backend="onnx")
     assert isinstance(tracker.model, OnnxInferenceModel)
+    assert model_precision(fast) == "int8" and model_precision(exact) == "float32"
+    assert model_precision(torch_model) == "float32"
+    identity = snapshot_identity(str(folder))
+    assert set(identity) == {"template.onnx", "track.onnx", "track_int8.onnx", SETTINGS_FILE}
+    assert snapshot_identity(str(snapshot))["size"] == os.path.getsize(snapshot)
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'.*torch, onnx"):
         load_tracker_model(cfg, str(snapshot), backend="tensorrt")
     with pytest.raises(ValueError, match="ONNX export folder: run it with --backend onnx"):
