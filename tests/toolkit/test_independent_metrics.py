@@ -6,7 +6,7 @@ where the target is absent) is written to disk in the benchmarks' native layouts
 and score rules of its `ExperimentOTB` and `ExperimentGOT10k` (the experiments themselves need the downloaded
 datasets). Tolerance 1e-9: both compute the same float64 formulas; only the order of a few sums differs.
 
-Needs `pip install got10k shapely` (skipped without it; not in requirements-dev.txt).
+Needs the `got10k` toolkit and shapely (in the dev extra, so `make test` installs them; skipped without them).
 """
 from __future__ import annotations
 
