@@ -303,7 +303,7 @@ def _tracker_settings(cfg) -> Dict:
 
 
 def export_onnx(model: nn.Module, cfg, out: str, opset: int = 18, int8: bool = False, calib: Optional[str] = None,
-                calib_count: int = 32, check_count: int = 4, int8_tolerance: float = 0.1,
+                calib_count: int = 128, check_count: int = 4, int8_tolerance: float = 0.1,
                 source: Optional[Dict] = None) -> ExportResult:
     """Export `model` (a ModelBuilder or exact InferenceModel) for `cfg` into the folder `out`, check it, and
     write siamkpn_onnx.json last. `int8` needs `calib` (a crop511 training set). Raises ExportError when a
