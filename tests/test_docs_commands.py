@@ -64,13 +64,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import zipfile
 from importlib import util
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import pytest
 from doc_commands import (
@@ -273,7 +274,7 @@ def ensure_snapshot(text: str, cwd: Path) -> None:
     torch.save({"state_dict": model.state_dict()}, cwd / snapshot)
 
 
-def ensure_pack_results(text: str, cwd: Path, run) -> None:
+def ensure_pack_results(text: str, cwd: Path, run: Callable[[str, Path], bool]) -> None:
     """Results `siamkpn-pack` reads that no earlier command wrote: `siamkpn-test` of `<tracker>.pth` writes them."""
     if "siamkpn-pack" not in text and "pack_results.py" not in text:
         return
@@ -310,14 +311,18 @@ class Runner:
         """Run one command line with bash -e in `cwd`; False (and a recorded failure) unless it exits 0."""
         start = time.monotonic()
         label = command.where if command else "(setup)"
+        # a session of its own, so a timeout ends the whole group (torchrun's workers, background search workers)
+        proc = subprocess.Popen(["bash", "-e", "-c", text], cwd=cwd, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
-            proc = subprocess.run(["bash", "-e", "-c", text], cwd=cwd, env=self.env, capture_output=True,
-                                  text=True, timeout=TIMEOUT_S)
-            code, out, err = proc.returncode, proc.stdout, proc.stderr
-        except subprocess.TimeoutExpired as exc:
-            code, out, err = "timeout", exc.stdout or "", f"timed out after {TIMEOUT_S} s"
+            out, err = proc.communicate(timeout=TIMEOUT_S)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            code, err = "timeout", f"timed out after {TIMEOUT_S} s\n{err}"
         seconds = time.monotonic() - start
-        self.timings.append(f"{seconds:6.1f} s  {label}  {text.splitlines()[-1][:100]}")
+        self.timings.append(f"{seconds:6.1f} s  {label}  {(command.text if command else text).splitlines()[0][:90]}")
         if code == 0:
             problem = _check_json(text, cwd)
             if not problem:
@@ -345,9 +350,7 @@ def _check_json(text: str, cwd: Path) -> Optional[str]:
     return None
 
 
-def _tail(text, lines: int = 25) -> str:
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
+def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
