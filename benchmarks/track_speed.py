@@ -250,7 +250,10 @@ def onnx_export_folder(args, model, cfg, cfg_path: Path, frames: List[np.ndarray
             cv2.imwrite(os.path.join(calib, f"{t:06d}.00.x.jpg"), crop)
         calib = os.path.dirname(os.path.dirname(calib))
     print(f"exporting {cfg_path.parent.name} to {folder} (int8: {int8}) ...", flush=True)
-    export_onnx(model, cfg, folder, int8=int8, calib=calib, calib_count=8, source=source)
+    # speed only: random weights quantise badly (R50 3-stage: ~90% of the heat map's range off), so no int8 gate
+    result = export_onnx(model, cfg, folder, int8=int8, calib=calib, calib_count=16, source=source,
+                         int8_tolerance=float("inf"))
+    print(f"largest relative differences from PyTorch: {result.errors}")
     return folder
 
 

@@ -2,9 +2,11 @@
 
 `load_tracker_model(cfg, snapshot, device, backend)`:
 - backend 'torch' (default, TRACK.BACKEND): `snapshot` is a .pth; the model is prepared for inference
-  (`siamkpn.models.inference`); TRACK.FAST adds bf16 where the device computes it natively;
-- backend 'onnx': `snapshot` is an export folder of `siamkpn-export-onnx`; ONNX Runtime on the CPU; TRACK.FAST
-  runs the int8 track graph when the folder has one.
+  (`siamkpn.models.inference`); TRACK.FAST adds bf16 in the backbone and neck where the device computes it
+  natively (CUDA, AVX512-BF16, AMX), within the accuracy budget; elsewhere it stays float32 and says so;
+- backend 'onnx': `snapshot` is an export folder of `siamkpn-export-onnx`; ONNX Runtime on the CPU (float32:
+  the exact boxes, faster than PyTorch on the CPUs measured); TRACK.FAST runs the int8 track graph when the
+  folder has one (the largest CPU speed-up; its accuracy cost is the model's: measure it).
 Every caller (test, demo, search, benchmarks) picks a backend by a value, not by code.
 """
 from __future__ import annotations
@@ -61,7 +63,10 @@ def _onnx_model(cfg, folder: str, device, fast: bool):
     if not fast:
         reason = "exact mode: float32 graphs"
     elif has_int8:
-        reason = "fast mode: int8 track graph (the largest CPU speed-up; accuracy: benchmarks/fast_mode_accuracy.py)"
+        # chosen because the folder was exported with --int8: int8 is the largest CPU lever, but not free (quick-start
+        # model, 20 held-out OTB-style videos: success AUC -0.012, over the 0.005 budget; EAO within it)
+        reason = ("fast mode: int8 track graph (the folder has one; the largest CPU speed-up, but measure its accuracy "
+                  "on your model: benchmarks/fast_mode_accuracy.py --paths onnx_int8)")
     else:
         reason = (f"fast mode: {folder} has no int8 track graph, so float32 "
                   "(export with --int8 --calib TRAINING_SET for the int8 one)")

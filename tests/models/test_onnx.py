@@ -227,3 +227,31 @@ def test_export_tool_end_to_end_and_its_usage_errors(exported, tmp_path, capsys)
     line = tool_error(capsys, main, ["--config", str(cfg_path), "--snapshot", str(tmp_path / "nope.pth"),
                                      "--out", str(out)])
     assert "nope.pth" in line
+
+
+@pytest.mark.slow
+def test_onnx_backend_gives_the_published_boxes_on_the_fixture_sequences(reference_dir, tmp_path):
+    """Both reference fixtures exported and tracked over their whole Synth1 sequence: within 1e-2 px of the exact
+    PyTorch tracker everywhere, and within the fixture's tolerance of the published boxes before a watch frame."""
+    from siamkpn.config import load_cfg
+    from siamkpn.models.checkpoint import load_checkpoint
+
+    cfg = load_cfg(str(reference_dir / "config.yaml"))
+    model = ModelBuilder(cfg).eval()
+    load_checkpoint(model, str(reference_dir / "weights_fp16.pth"), strict=True)
+    export_onnx(model, cfg, str(tmp_path / "export"), check_count=1)
+    meta = json.loads((reference_dir / "meta.json").read_text())
+    watch = min([w["frame"] for w in meta["decision_margins"]["watch_frames"]["ope"]], default=None)
+    expected = np.array([[float(v) for v in line.split(",")]
+                         for line in (reference_dir / "tracker_ope.txt").read_text().split()])
+    frames = [cv2.imread(str(p)) for p in sorted((reference_dir / "seqs" / "Synth1" / "img").glob("*.png"))]
+    boxes = {}
+    for name, m in (("exact", prepare_for_inference(model)), ("onnx", OnnxInferenceModel(str(tmp_path / "export"),
+                                                                                            cfg))):
+        tracker = SiamKPNTracker(m, cfg)
+        tracker.init(frames[0], expected[0].tolist())
+        boxes[name] = np.array([tracker.track(img)["bbox"] for img in frames[1:]])
+    assert np.abs(boxes["onnx"] - boxes["exact"]).max() <= 1e-2
+    upto = (watch or len(frames)) - 1  # tracked frames 1 .. watch-1
+    np.testing.assert_allclose(boxes["onnx"][:upto], expected[1:upto + 1], rtol=0,
+                               atol=meta["tolerances"]["tracker_box_px"])
