@@ -9,9 +9,9 @@ generated with seed 1; the quick start trains on seed 0):
     python benchmarks/fast_mode_accuracy.py --config experiments/siamkpn_quickstart/config.yaml \
         --snapshot quickstart_output/snapshots/checkpoint_e1.pth --calib quickstart_output/data/train
 Paths (exact is always the baseline):
-  fast      what TRACK.FAST picks here (`load_tracker_model`, torch backend): bf16 backbone where native, else exact
+  fast      what TRACK.FAST picks here (`load_tracker_model`, torch backend): bf16 where native, else exact
   bf16      forced bf16 backbone and neck, correlations and heads float32 (fast_scope "backbone")
-  bf16_all  forced bf16 everywhere but the output layer (fast_scope "all": the earlier fast mode)
+  bf16_all  forced bf16 everywhere but the output layer (fast_scope "all", TRACK.FAST's choice)
   fp16      forced float16 backbone and neck
   onnx      ONNX Runtime, float32 graphs;  onnx_int8  ONNX Runtime, int8 track graph
 The onnx paths use `--onnx-dir` when it holds an export, else export there (int8 calibrated on `--calib`,

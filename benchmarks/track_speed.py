@@ -8,11 +8,11 @@ The default (SiamKPN-3s, K=1) takes a few minutes on 2 busy cores (the first ONN
 about 5 more; `--onnx-dir` keeps it for the next run); the full table is `--configs 1s,2s,3s --batch 1,8`.
 Modes: plain = the published path (grad on, template side every frame, all stages); eager = this repo's
 tracker on the ModelBuilder; exact / fast = `prepare_for_inference(model)` / `(model, fast=True)` (fast: what
-TRACK.FAST picks on this machine); bf16 / bf16_all = forced bf16 in the backbone and neck / everywhere
-(`fast_scope`); onnx / onnx_int8 = ONNX Runtime on the exported float32 / int8 graphs (int8 calibrated on
-`--calib`, a crop511 training set, else on crops of the benchmark's own synthetic video: fine for speed,
-never for accuracy); published = the published tracker itself (`--published` names its checkout; the
-`pysot` package there), the same weights.
+TRACK.FAST picks on this machine); bf16 / bf16_all = forced bf16 in the backbone and neck / everywhere but
+the output layer (`fast_scope`); onnx / onnx_int8 = ONNX Runtime on the exported float32 / int8 graphs
+(int8 calibrated on `--calib`, a crop511 training set, else on crops of the benchmark's own synthetic
+video: fine for speed, never for accuracy); published = the published tracker itself (`--published` names
+its checkout; the `pysot` package there), the same weights.
 Random weights; BatchNorm statistics measured on crops of the synthetic video, so activations keep unit scale.
 Per mode: frames/s (median over repeats; modes interleaved so load changes hit all alike), ratio to the first
 mode, FLOPs per step (FlopCounterMode), the share of the float32 convolution ceiling, and the largest box
@@ -265,7 +265,8 @@ def build_modes(args, name: str, cfg, cfg_path: Path, model, device: torch.devic
         "exact": lambda: prepare_for_inference(model, device=device),
         "fast": lambda: prepare_for_inference(model, fast=True, device=device, compile=args.compile,
                                               fast_dtype=args.fast_dtype),
-        "bf16": lambda: prepare_for_inference(model, fast=True, device=device, fast_dtype=torch.bfloat16),
+        "bf16": lambda: prepare_for_inference(model, fast=True, device=device, fast_dtype=torch.bfloat16,
+                                              fast_scope="backbone"),
         "bf16_all": lambda: prepare_for_inference(model, fast=True, device=device, fast_dtype=torch.bfloat16,
                                                   fast_scope="all"),
         "published": lambda: PublishedTracker(args.published, str(cfg_path), model),

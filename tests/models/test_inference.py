@@ -121,14 +121,15 @@ def test_fast_mode_runs_and_is_close(reference, exact):
     assert auto.dtype == (torch.bfloat16 if cpu_capability().native_bf16 else torch.float32)  # engages where native
 
 
-def test_fast_scope_keeps_the_head_in_float32(reference):
+def test_fast_scope_backbone_keeps_the_head_in_float32(reference):
     _, _, model, _, _, _ = reference
-    mixed = prepare_for_inference(model, fast=True, fast_dtype=torch.bfloat16)
+    mixed = prepare_for_inference(model, fast=True, fast_dtype=torch.bfloat16, fast_scope="backbone")
     assert {p.dtype for p in mixed.backbone.parameters()} == {torch.bfloat16}
     assert {p.dtype for p in mixed.head.parameters()} | {p.dtype for p in mixed.packed.parameters()} == {torch.float32}
     assert "correlations and heads float32" in describe(mixed) and mixed.channels_last  # NHWC: oneDNN's fast bf16
-    everything = prepare_for_inference(model, fast=True, fast_dtype=torch.bfloat16, fast_scope="all")
+    everything = prepare_for_inference(model, fast=True, fast_dtype=torch.bfloat16)  # the default: "all"
     assert {p.dtype for p in everything.packed.hiddens.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in everything.packed.outs.parameters()} == {torch.float32}
     with pytest.raises(ValueError, match="fast_scope must be one of backbone, all"):
         prepare_for_inference(model, fast=True, fast_scope="head")
 

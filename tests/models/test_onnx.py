@@ -255,3 +255,20 @@ def test_onnx_backend_gives_the_published_boxes_on_the_fixture_sequences(referen
     upto = (watch or len(frames)) - 1  # tracked frames 1 .. watch-1
     np.testing.assert_allclose(boxes["onnx"][:upto], expected[1:upto + 1], rtol=0,
                                atol=meta["tolerances"]["tracker_box_px"])
+
+
+def test_a_graph_that_disagrees_with_pytorch_is_refused_and_left_unchecked(exported, tmp_path, monkeypatch):
+    """The export checks its graphs before writing siamkpn_onnx.json: a disagreement is an ExportError, and the
+    folder (its old JSON removed) cannot be loaded as a finished export."""
+    from siamkpn.models import onnx_export
+
+    cfg, model, folder, _, _, _ = exported
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / SETTINGS_FILE).write_text((folder / SETTINGS_FILE).read_text())  # a previous, finished export
+    monkeypatch.setattr(onnx_export, "FP32_TOLERANCE", 0.0)
+    with pytest.raises(onnx_export.ExportError, match="differ from PyTorch beyond 0 relative"):
+        export_onnx(model, cfg, str(out), check_count=1)
+    assert not (out / SETTINGS_FILE).exists()
+    with pytest.raises(ExportFolderError, match="not a finished, checked ONNX export"):
+        OnnxInferenceModel(str(out), cfg)
