@@ -10,7 +10,7 @@ QUICK ?=
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=23" "setuptools>=64"
-	$(PY) -m pip install -q --no-build-isolation -e ".[dev]"
+	$(PY) -m pip install -q --no-build-isolation -e ".[dev,onnx]"
 	@touch $(STAMP)
 
 setup: $(STAMP)
