@@ -16,8 +16,9 @@ Paths (exact is always the baseline):
   onnx      ONNX Runtime, float32 graphs;  onnx_int8  ONNX Runtime, int8 track graph
 The onnx paths use `--onnx-dir` when it holds an export, else export there (int8 calibrated on `--calib`,
 a crop511 training set, never the benchmark). Prints one row per benchmark and path: the headline metric,
-|difference| from exact, within the 0.005 budget or not, and frames/s; emulated bf16 on a CPU without it is
-slow but measures what a bf16 machine would get.
+|difference| from exact, within the 0.005 budget or not, and frames/s (paths run one after another, so
+load changes hit them unequally: benchmarks/track_speed.py measures speed); emulated bf16 on a CPU without
+it is slow but measures what a bf16 machine would get.
 """
 from __future__ import annotations
 

@@ -135,8 +135,11 @@ def conv_ceiling(model, cfg, frames: List[np.ndarray], box, repeats: int = 3) ->
             x = torch.randn(shape, dtype=conv.weight.dtype, device=conv.weight.device)
             best = float("inf")
             for _ in range(repeats + 1):
+                sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+                sync()
                 start = time.perf_counter()
                 conv(x)
+                sync()  # CUDA kernels run asynchronously: time them to their end
                 best = min(best, time.perf_counter() - start)
             total += best
             kh, kw = conv.kernel_size
