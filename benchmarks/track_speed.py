@@ -230,7 +230,8 @@ def onnx_export_folder(args, model, cfg, cfg_path: Path, frames: List[np.ndarray
 
     source = {"benchmark": "track_speed", "config": str(cfg_path), "seed": args.seed,
               "calib": os.path.abspath(args.calib) if args.calib else "own synthetic video"}
-    folder = os.path.join(args.onnx_dir or os.path.join(ROOT, ".track_speed_onnx"), cfg_path.parent.name)
+    cache = os.path.join(os.path.expanduser("~"), ".cache", "siamkpn", "track_speed_onnx")  # outside the checkout
+    folder = os.path.join(args.onnx_dir or cache, cfg_path.parent.name)
     settings = os.path.join(folder, SETTINGS_FILE)
     int8 = "onnx_int8" in args.modes
     if os.path.isfile(settings):
@@ -343,7 +344,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fast-dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto",
                    help="fast mode's dtype (auto: bf16 where native, else float32)")
     p.add_argument("--onnx-dir", default=None,
-                   help="where the onnx modes' exports are kept (default .track_speed_onnx)")
+                   help="where the onnx modes' exports are kept (default ~/.cache/siamkpn/track_speed_onnx)")
     p.add_argument("--calib", default=None, help="crop511 training set for the int8 calibration")
     p.add_argument("--published", default=None, help="checkout of the published SiamKPN code (for --modes published)")
     p.add_argument("--seed", type=int, default=0)
