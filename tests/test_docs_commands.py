@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import pytest
+
 from doc_commands import (
     NOT_RUN,
     REPO,

@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from helpers import torch_threads
-from hp_bench import REPO, TOOL, tool_cmd
+from hp_bench import REPO, TOOL, bench, tool_cmd  # noqa: F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
 from hpsearch.evaluate import BatchEvaluator, check_search_regions, lane_cfg, resolve_metric
 from hpsearch.grid import Point, SearchSpace
 from siamkpn.config import load_cfg

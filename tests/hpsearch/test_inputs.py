@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import tiny_cfg, tool_error, torch_threads
-from hp_bench import tool_argv, write_snapshots
+from hp_bench import bench, tool_argv, write_snapshots  # noqa: F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
 from hpsearch import study as st
 from hpsearch.inputs import RECORD_NAME, InputsError, SearchInputs, check_result_folder, search_settings
 from siamkpn.cli.hp_search import main

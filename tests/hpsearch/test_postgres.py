@@ -28,7 +28,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hp_bench import REPO, tool_cmd
+from hp_bench import REPO, bench, tool_cmd  # noqa: F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
 from hpsearch import storage as hs
 from hpsearch import study as st
 from hpsearch.grid import SearchSpace

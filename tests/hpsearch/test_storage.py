@@ -10,7 +10,7 @@ import time
 import pytest
 
 from helpers import tool_error, torch_threads
-from hp_bench import tool_argv
+from hp_bench import bench, tool_argv  # noqa: F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
 from hpsearch import storage as hs
 from hpsearch import study as st
 from hpsearch.notice import Notices
