@@ -12,9 +12,9 @@ from typing import Optional, Sequence
 
 from siamkpn.cli.common import add_debug_flag
 
-__all__ = ["DEVICE_HELP", "add_config", "add_dataset", "add_device", "add_fast", "add_flag", "add_opts",
-           "add_progress", "add_results_dir", "add_snapshot", "add_standard", "add_threads", "add_tracker_path",
-           "make_parser", "parse_device", "resolve_device"]
+__all__ = ["DEVICE_HELP", "add_backend", "add_config", "add_dataset", "add_device", "add_fast", "add_flag",
+           "add_opts", "add_progress", "add_results_dir", "add_snapshot", "add_standard", "add_threads",
+           "add_tracker_path", "make_parser", "parse_device", "resolve_device"]
 
 DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -118,6 +118,12 @@ def add_fast(p: argparse.ArgumentParser):
                          "see README's Performance section")
 
 
+def add_backend(p: argparse.ArgumentParser):
+    return add_flag(p, "--backend", choices=("torch", "onnx"), default=None,
+                    help="inference backend (default: TRACK.BACKEND, torch): torch runs a .pth; onnx runs a "
+                         "siamkpn-export-onnx folder given as --snapshot, under ONNX Runtime on the CPU")
+
+
 def add_progress(p: argparse.ArgumentParser):
     return add_flag(p, "--no-progress", "--no_progress", dest="no_progress", action="store_true",
                     help="no progress bars (for logs and batch jobs)")
@@ -132,6 +138,6 @@ def add_opts(p: argparse.ArgumentParser):
 def add_standard(p: argparse.ArgumentParser, flags: Sequence[str]) -> None:
     """Add the shared flags named in ``flags`` (in that order)."""
     table = {"dataset": add_dataset, "results-dir": add_results_dir, "device": add_device, "threads": add_threads,
-             "fast": add_fast, "progress": add_progress}
+             "fast": add_fast, "progress": add_progress, "backend": add_backend}
     for name in flags:
         table[name](p)

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(p, "--init", default=None, help="initial box x,y,w,h (0-based) (default: draw it with the mouse)")
     add_flag(p, "--out", default=None, help="annotated output video (.mp4, or .avi)")
     add_flag(p, "--fps", type=float, default=None, help="output frame rate (default: the input's, else 30)")
-    add_standard(p, ["device", "threads", "fast"])
+    add_standard(p, ["device", "backend", "threads", "fast"])
     add_flag(p, "--no-show", "--no_show", dest="no_show", action="store_true", help="never open a window")
     add_opts(p)
     return p
@@ -119,9 +119,11 @@ def _main(argv=None) -> int:
     init_box = parse_box(args.init) if args.init else None
     if args.threads:
         torch.set_num_threads(args.threads)
-    opts = list(args.opts) + (["TRACK.FAST", "True"] if args.fast else [])
-    tracker = tracker_from_snapshot(load_cfg(args.config, opts, freeze=True), args.snapshot,
-                                    resolve_device(args.device))
+    opts = list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []) + \
+        (["TRACK.BACKEND", args.backend] if args.backend else [])
+    cfg = load_cfg(args.config, opts, freeze=True)
+    onnx_on_cpu = cfg.TRACK.BACKEND == "onnx" and args.device == "auto"  # ONNX Runtime runs on the CPU here
+    tracker = tracker_from_snapshot(cfg, args.snapshot, "cpu" if onnx_on_cpu else resolve_device(args.device))
     writer, count, tic = None, 0, time.perf_counter()
     for img in frames(args.video):
         if count == 0:

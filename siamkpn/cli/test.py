@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(p, "--overwrite", action="store_true",
              help="discard the folder's results and record first, then track every video again")
     add_flag(p, "--video", default="", help="track only this video (default: all)")
-    add_standard(p, ["device", "threads", "fast", "progress"])
+    add_standard(p, ["device", "backend", "threads", "fast", "progress"])
     add_flag(p, "--vis", action="store_true", help="show the tracked boxes (needs a display)")
     add_opts(p)
     return p
@@ -102,11 +102,14 @@ def _lost_in(path: os.PathLike) -> int:
 
 def _main(argv=None) -> int:
     args = parse_args(argv)
-    name = tracker_name(args.tracker_name, args.snapshot)
-    cfg = load_cfg(args.config, list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []), freeze=True)
+    name = tracker_name(args.tracker_name, os.path.normpath(args.snapshot))  # an export folder may end in '/'
+    opts = list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []) + \
+        (["TRACK.BACKEND", args.backend] if args.backend else [])
+    cfg = load_cfg(args.config, opts, freeze=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    tracker = tracker_from_snapshot(cfg, args.snapshot, resolve_device(args.device))
+    onnx_on_cpu = cfg.TRACK.BACKEND == "onnx" and args.device == "auto"  # ONNX Runtime runs on the CPU here
+    tracker = tracker_from_snapshot(cfg, args.snapshot, "cpu" if onnx_on_cpu else resolve_device(args.device))
     dataset = DatasetFactory.create_dataset(
             args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False)
     videos = [v for v in dataset if not args.video or v.name == args.video]

@@ -24,7 +24,7 @@ import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from siamkpn.utils.atomic import atomic_write_json
-from siamkpn.utils.provenance import file_identity, provenance_differences
+from siamkpn.utils.provenance import provenance_differences
 
 __all__ = ["TRACKING_VERSION", "RECORD_NAME", "MODEL_KEYS", "ResultFolderError", "tracking_provenance",
            "model_precision", "read_record", "prepare_result_folder"]
@@ -62,15 +62,24 @@ def _lookup(cfg: Any, dotted: str) -> Any:
 
 
 def model_precision(model: Any) -> str:
-    """The dtype an inference model computes in ('float32', 'bfloat16', ...); float32 for a plain model."""
-    return str(getattr(model, "dtype", "float32")).replace("torch.", "")
+    """What an inference model computes in ('float32', 'bfloat16', 'int8' for an int8 ONNX graph)."""
+    from siamkpn.models.backends import model_precision as precision
+
+    return precision(model)
+
+
+def _snapshot_identity(snapshot: str) -> Dict[str, Any]:
+    """A .pth file's content identity, or every file of an ONNX export folder's."""
+    from siamkpn.models.backends import snapshot_identity
+
+    return snapshot_identity(snapshot)
 
 
 def tracking_provenance(cfg: Any, snapshot: str, precision: str) -> Dict[str, Any]:
     """The inputs that decide a result folder's boxes, as compared on a rerun (see the module docstring)."""
     config = {f"TRACK.{k}": _plain(v) for k, v in cfg.TRACK.items() if k != "FAST"}
     config.update({key: _plain(_lookup(cfg, key)) for key in MODEL_KEYS})
-    current = {"tracking_version": TRACKING_VERSION, "snapshot": file_identity(snapshot), "config": config,
+    current = {"tracking_version": TRACKING_VERSION, "snapshot": _snapshot_identity(snapshot), "config": config,
                "mode": "fast" if cfg.TRACK.FAST else "exact", "precision": precision}
     return json.loads(json.dumps(current))  # the form a reread record has, so equal inputs compare equal
 

@@ -272,3 +272,30 @@ def test_a_graph_that_disagrees_with_pytorch_is_refused_and_left_unchecked(expor
     assert not (out / SETTINGS_FILE).exists()
     with pytest.raises(ExportFolderError, match="not a finished, checked ONNX export"):
         OnnxInferenceModel(str(out), cfg)
+
+
+def test_siamkpn_test_tracks_with_the_onnx_backend_like_torch(exported, tmp_path):
+    """`siamkpn-test --backend onnx --snapshot EXPORT_DIR`: the same boxes as the torch backend (1e-2 px), its own
+    result folder named after the export folder, and a provenance record of the export's files."""
+    import importlib.util
+
+    from siamkpn.cli.test import main
+    from toolkit.results import read_ope
+
+    spec = importlib.util.spec_from_file_location("tiny_bench", Path(__file__).parents[1] / "tools" / "tiny_bench.py")
+    tiny_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny_bench)
+    write_otb_video = tiny_bench.write_otb_video
+
+    cfg, _, folder, _, snapshot, _ = exported
+    (tmp_path / "config.yaml").write_text(cfg.dump())
+    write_otb_video(tmp_path / "OTB100", "Walk", seed=3)
+    base = ["--config", str(tmp_path / "config.yaml"), "--dataset", "OTB100", "--dataset-root",
+            str(tmp_path / "OTB100"), "--results-dir", str(tmp_path / "results"), "--no-progress"]
+    assert main(base + ["--snapshot", str(snapshot), "--device", "cpu"]) == 0
+    assert main(base + ["--snapshot", str(folder) + "/", "--backend", "onnx"]) == 0
+    torch_boxes = np.array(read_ope(tmp_path / "results/OTB100/tiny/Walk.txt"))
+    onnx_boxes = np.array(read_ope(tmp_path / f"results/OTB100/{folder.name}/Walk.txt"))
+    assert np.abs(torch_boxes - onnx_boxes).max() <= 1e-2
+    record = json.loads((tmp_path / f"results/OTB100/{folder.name}/provenance.json").read_text())
+    assert "track.onnx" in json.dumps(record)
