@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -17,7 +16,7 @@ from optuna.trial import TrialState
 
 from hpsearch.grid import PARAMS, Point, format_value
 from hpsearch.study import keyed_trials
-from siamkpn.utils.atomic import atomic_write, atomic_write_text
+from siamkpn.utils.atomic import atomic_write, atomic_write_json, atomic_write_text
 
 __all__ = ["Row", "collect", "rank", "best_per_epoch", "format_table", "summary_dict", "write_summary", "plot_pairs"]
 
@@ -92,6 +91,15 @@ def summary_dict(rows: Sequence[Row], metric: str, top: int, **info) -> Dict:
             "best_per_epoch": [asdict(r) for r in best_per_epoch(ranked)], "top": [asdict(r) for r in ranked[:top]]}
 
 
+def _nan_to_none(value):
+    """The same structure with every float NaN replaced by None (JSON null)."""
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def write_summary(rows: Sequence[Row], metric: str, folder: str, top: int, **info) -> Dict[str, str]:
     """Write ``hp_search_summary.csv`` (every configuration, best first) and ``hp_search_summary.json``."""
     ranked = rank(rows)
@@ -105,8 +113,8 @@ def write_summary(rows: Sequence[Row], metric: str, folder: str, top: int, **inf
                          *(repr(r.metrics.get(m, math.nan)) for m in extra), r.trial])
     paths = {ext: os.path.join(folder, f"hp_search_summary.{ext}") for ext in ("csv", "json")}
     atomic_write_text(paths["csv"], buf.getvalue())
-    # json.dumps, not atomic_write_json: a secondary metric may be NaN (written as NaN, as before)
-    atomic_write_text(paths["json"], json.dumps(summary_dict(ranked, metric, top, **info), indent=2) + "\n")
+    # a metric that could not be computed (NaN) is JSON null, as in siamkpn-eval --json
+    atomic_write_json(paths["json"], _nan_to_none(summary_dict(ranked, metric, top, **info)))
     return paths
 
 

@@ -291,3 +291,14 @@ def test_the_worker_reads_no_crash_hook_from_the_environment(tmp_path):
     run = subprocess.run([sys.executable, "-c", NO_HOOK, f"sqlite:///{tmp_path / 'hp.db'}"], capture_output=True,
                          text=True, timeout=120, env={**os.environ, "HPSEARCH_CRASH_AFTER": "0"})
     assert run.returncode == 0 and run.stdout.split() == ["2"], run.stderr
+
+
+def test_summary_json_writes_null_for_a_metric_that_could_not_be_computed(tmp_path):
+    storage, study = _open(tmp_path)
+    run_worker(study, SPACE, FakeEvaluator(), _opts(levels=(1,)), st.Heartbeat(storage, 60))
+    rows = summary.collect(study)
+    rows[0].metrics["accuracy"] = math.nan  # e.g. no frame to average
+    paths = summary.write_summary(rows, "eao", str(tmp_path), top=len(rows), dataset="VOT2018")
+    text = Path(paths["json"]).read_text()
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in the summary json"))
+    assert None in [r["metrics"]["accuracy"] for r in data["top"]]
