@@ -47,14 +47,16 @@ def test_fast_mode_accuracy_prints_both_modes(tmp_path, capsys):
     torch.manual_seed(0)
     torch.save({"state_dict": ModelBuilder(cfg).state_dict()}, tmp_path / "model.pth")
     bench = _load("fast_mode_accuracy")
-    assert bench.main(["--config", str(cfg_path), "--snapshot", str(tmp_path / "model.pth"), "--videos", "1"]) == 0
+    assert bench.main(["--config", str(cfg_path), "--snapshot", str(tmp_path / "model.pth"), "--videos", "1",
+                       "--vot-videos", "1", "--paths", "fast"]) == 0
     out = capsys.readouterr().out
-    values = {}
+    values = {}  # {benchmark: {path: (value, |diff|)}} from the table's rows
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 5 and parts[1] in ("success_auc", "eao"):
-            values[parts[0]] = [float(v) for v in parts[2:5]]
-    assert set(values) == {"OTB100", "VOT2018"}
-    for exact, fast, diff in values.values():
+        if len(parts) >= 6 and parts[2] in ("exact", "fast") and parts[3] in ("success_auc", "eao"):
+            values.setdefault(parts[0], {})[parts[2]] = (float(parts[4]), float(parts[5]))
+    assert set(values) == {"OTB100", "VOT2018"}, out
+    for by_path in values.values():
+        (exact, _), (fast, diff) = by_path["exact"], by_path["fast"]
         assert 0 <= exact <= 1 and 0 <= fast <= 1 and diff == pytest.approx(abs(fast - exact), abs=1e-4)
     assert "frames/s" in out and "largest headline difference" in out
