@@ -25,7 +25,7 @@ Substitutions (doc_commands.substitute), generic string rules applied in this or
   `/data`, `/data/...`                  `<tmp>/data`, `<tmp>/data/...`       the tiny data root (below)
   `[--flag VALUE]` (optional parts)     `--flag VALUE`                       every documented option runs
   `--device cuda`, `--device cuda:N`    `--device cpu`                       CI has no GPU
-  `--nproc_per_node=N`                  `--nproc_per_node=2`                 two processes on gloo
+  `--nproc_per_node=N`                  `--nproc_per_node=1`                 one process (2: test_train_distributed)
   `for VAR in A B C D;`                 `for VAR in A B;`                    one worker per GPU -> two
   `CMD &` ... `wait`                    each job's pid kept, each checked    a bare `wait` hides failures
   `start,stop,step` ranges              `start,start+step,step`              one value per parameter
@@ -156,7 +156,7 @@ def test_substitution_rules():
     train = substitute(Command("X.md", 1, "siamkpn-train --config c.yaml --opts TRAIN.BATCH_SIZE 8"), "/d", names)
     assert train.startswith("siamkpn-train --config c.yaml --opts TRAIN.BATCH_SIZE 8 TRAIN.EPOCH 2 ")
     assert substitute(Command("X.md", 1, "torchrun --nproc_per_node=4 ../../tools/train.py --cfg c.yaml"),
-                      "/d", {}).startswith("torchrun --nproc_per_node=2 ../../tools/train.py --cfg c.yaml --opts ")
+                      "/d", {}).startswith("torchrun --nproc_per_node=1 ../../tools/train.py --cfg c.yaml --opts ")
     test = substitute(Command("X.md", 1, "python t.py --dataset-root /data/VOT2018 [--video ants1] [--vis]"),
                       "/d", names)
     assert test == "python t.py --dataset-root /d/VOT2018 --video vot_000 --vis"
