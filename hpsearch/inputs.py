@@ -19,19 +19,16 @@ from typing import Any, Dict, Iterable, List, Mapping
 import optuna
 
 from hpsearch.storage import retry_storage
+from siamkpn.tracker.provenance import model_settings
 from siamkpn.utils.atomic import atomic_write_json
 from siamkpn.utils.provenance import file_identity, provenance_differences
 
-__all__ = ["InputsError", "MODEL_KEYS", "RECORD_NAME", "SearchInputs", "dataset_identity", "search_settings",
+__all__ = ["InputsError", "RECORD_NAME", "SearchInputs", "dataset_identity", "search_settings",
            "record_study_inputs", "check_result_folder"]
 
 RECORD_NAME = "hp_search_inputs.json"
 # Searched per configuration (they are in its name); every other TRACK key counts.
 _SEARCHED = ("PENALTY_K", "WINDOW_INFLUENCE", "LR")
-# Config keys outside TRACK that change boxes: the model's structure and the score map's geometry.
-MODEL_KEYS = ("BACKBONE.TYPE", "BACKBONE.KWARGS", "ADJUST.ADJUST", "ADJUST.TYPE", "ADJUST.KWARGS", "KPN.TYPE",
-              "KPN.KWARGS", "TRAIN.STACK", "TRAIN.INTER_SUPER", "TRAIN.OFFSETS", "TRAIN.CROP_TEMPLATE",
-              "TRAIN.STRIDE", "TRAIN.NORMWH")
 _SHOWN = 4  # differences named in one error line
 
 
@@ -44,12 +41,6 @@ class InputsError(ValueError):
 def _plain(value: Any) -> Any:
     """yacs nodes and tuples as JSON's dicts and lists (the form a stored value is read back in)."""
     return json.loads(json.dumps(value))
-
-
-def _lookup(cfg: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        cfg = cfg[part]
-    return cfg
 
 
 def dataset_identity(dataset: Any) -> Dict[str, Any]:
@@ -66,7 +57,7 @@ def search_settings(cfg: Any, dataset: Any, region_searched: bool) -> Dict[str, 
     """The settings that change a configuration's score, apart from its snapshot and searched values."""
     skip = set(_SEARCHED) | {"FAST"} | ({"INSTANCE_SIZE"} if region_searched else set())
     config = {f"TRACK.{k}": v for k, v in cfg.TRACK.items() if k not in skip}
-    config.update({key: _lookup(cfg, key) for key in MODEL_KEYS})
+    config.update(model_settings(cfg))  # the keys outside TRACK that change boxes, as result folders record them
     return _plain({"config": config, "mode": "fast" if cfg.TRACK.FAST else "exact",
                    "dataset": dataset_identity(dataset)})
 

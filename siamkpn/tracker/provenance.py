@@ -26,8 +26,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from siamkpn.utils.atomic import atomic_write_json
 from siamkpn.utils.provenance import provenance_differences
 
-__all__ = ["TRACKING_VERSION", "RECORD_NAME", "MODEL_KEYS", "ResultFolderError", "tracking_provenance",
-           "model_precision", "read_record", "prepare_result_folder"]
+__all__ = ["TRACKING_VERSION", "RECORD_NAME", "MODEL_KEYS", "ResultFolderError", "model_settings",
+           "tracking_provenance", "model_precision", "read_record", "prepare_result_folder"]
 
 # Bump when siamkpn.tracker, siamkpn.models.inference or toolkit.protocols change the boxes they produce.
 TRACKING_VERSION = 1
@@ -61,6 +61,11 @@ def _lookup(cfg: Any, dotted: str) -> Any:
     return cfg
 
 
+def model_settings(cfg: Any) -> Dict[str, Any]:
+    """{dotted key: plain value} of the config keys outside TRACK that change boxes (MODEL_KEYS)."""
+    return {key: _plain(_lookup(cfg, key)) for key in MODEL_KEYS}
+
+
 def model_precision(model: Any) -> str:
     """What an inference model computes in ('float32', 'bfloat16', 'int8' for an int8 ONNX graph)."""
     from siamkpn.models.backends import model_precision as precision
@@ -78,7 +83,7 @@ def _snapshot_identity(snapshot: str) -> Dict[str, Any]:
 def tracking_provenance(cfg: Any, snapshot: str, precision: str) -> Dict[str, Any]:
     """The inputs that decide a result folder's boxes, as compared on a rerun (see the module docstring)."""
     config = {f"TRACK.{k}": _plain(v) for k, v in cfg.TRACK.items() if k != "FAST"}
-    config.update({key: _plain(_lookup(cfg, key)) for key in MODEL_KEYS})
+    config.update(model_settings(cfg))
     current = {"tracking_version": TRACKING_VERSION, "snapshot": _snapshot_identity(snapshot), "config": config,
                "mode": "fast" if cfg.TRACK.FAST else "exact", "precision": precision}
     return json.loads(json.dumps(current))  # the form a reread record has, so equal inputs compare equal
