@@ -150,13 +150,14 @@ def conv_ceiling(model, cfg, frames: List[np.ndarray], box, repeats: int = 3) ->
 class PublishedTracker:
     """The published tracker (`pysot` package of the published checkout at `path`) on the same weights."""
 
-    def __init__(self, path: str, config: str, model: torch.nn.Module) -> None:
+    def __init__(self, path: str, config: str, model: torch.nn.Module, device: torch.device) -> None:
         sys.path.insert(0, os.path.abspath(path))
         from pysot.core.config import cfg as published_cfg
         from pysot.models.model_builder import ModelBuilder as PublishedModel
         from pysot.tracker.tracker_builder import build_tracker as published_tracker
 
         published_cfg.merge_from_file(config)
+        published_cfg.CUDA = device.type == "cuda"  # its default is True: crops would go to a GPU that may not exist
         net = PublishedModel()
         net.load_state_dict(model.state_dict(), strict=True)
         net.eval()
@@ -273,7 +274,7 @@ def build_modes(args, name: str, cfg, cfg_path: Path, model, device: torch.devic
                                               fast_scope="backbone"),
         "bf16_all": lambda: prepare_for_inference(model, fast=True, device=device, fast_dtype=torch.bfloat16,
                                                   fast_scope="all"),
-        "published": lambda: PublishedTracker(args.published, str(cfg_path), model),
+        "published": lambda: PublishedTracker(args.published, str(cfg_path), model, device),
     }
     models = {}
     for mode in args.modes:
