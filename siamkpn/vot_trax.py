@@ -3,8 +3,10 @@
 Settings come from environment variables, which ``siamkpn-vot-integration`` writes into trackers.ini as
 ``env_*`` keys: ``SIAMKPN_CONFIG`` and ``SIAMKPN_SNAPSHOT`` (required), ``SIAMKPN_DEVICE`` (cpu or cuda;
 default as tools/test.py: cuda when available), ``SIAMKPN_THREADS`` (torch threads), ``SIAMKPN_FAST``
-(1: ``TRACK.FAST``). The tracker is built once per process with ``tracker_from_snapshot`` (the prepared
-model tools/test.py uses) and re-initialised for every TraX ``initialize``.
+(1: ``TRACK.FAST``), ``SIAMKPN_BACKEND`` (torch or onnx; default the config's ``TRACK.BACKEND``: with onnx,
+``SIAMKPN_SNAPSHOT`` is the folder siamkpn-export-onnx wrote, run by ONNX Runtime on the CPU). The tracker is
+built once per process with ``tracker_from_snapshot`` (``load_tracker_model``: the model tools/test.py runs for
+the backend) and re-initialised for every TraX ``initialize``.
 
 Regions: a polygon (the TraX client turns a mask into a polygon for a box tracker) becomes the init box exactly
 as tools/test.py's VOT protocol computes it, a rectangle (VOT-LT ground truth) as its long-term protocol does
@@ -30,7 +32,8 @@ from toolkit.boxes import init_box_from_gt
 
 __all__ = ["ENV_VARS", "TraxSettings", "settings_from_env", "init_box_from_region", "TraxTrackerSession", "main"]
 
-ENV_VARS = ("SIAMKPN_CONFIG", "SIAMKPN_SNAPSHOT", "SIAMKPN_DEVICE", "SIAMKPN_THREADS", "SIAMKPN_FAST")
+ENV_VARS = ("SIAMKPN_CONFIG", "SIAMKPN_SNAPSHOT", "SIAMKPN_DEVICE", "SIAMKPN_THREADS", "SIAMKPN_FAST",
+            "SIAMKPN_BACKEND")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 _INSTALL_HINT = "pip install 'siamkpn[vot]' (PyPI package vot-trax) into the interpreter trackers.ini names"
 
@@ -44,6 +47,7 @@ class TraxSettings:
     device: Optional[str] = None
     threads: Optional[int] = None
     fast: bool = False
+    backend: str = "torch"
 
 
 def settings_from_env(environ: Mapping[str, str]) -> TraxSettings:
@@ -53,12 +57,19 @@ def settings_from_env(environ: Mapping[str, str]) -> TraxSettings:
         value = environ.get(key, "")
         if not value:
             raise UsageError(f"{key} is not set (trackers.ini: env_{key} = /absolute/path)")
-        if not os.path.isfile(value):
-            raise UsageError(f"{key}={value}: file not found")
+        if not os.path.exists(value):
+            raise UsageError(f"{key}={value}: not found")
         paths[key] = value
+    if not os.path.isfile(paths["SIAMKPN_CONFIG"]):
+        raise UsageError(f"SIAMKPN_CONFIG={paths['SIAMKPN_CONFIG']}: not a file")
+    backend = _backend(environ.get("SIAMKPN_BACKEND", ""), paths["SIAMKPN_CONFIG"])
+    _check_snapshot_kind(paths["SIAMKPN_SNAPSHOT"], backend)
     device = environ.get("SIAMKPN_DEVICE", "") or None
     if device not in (None, "cpu", "cuda") and not (device or "").startswith("cuda:"):
         raise UsageError(f"SIAMKPN_DEVICE={device}: expected cpu, cuda or cuda:N")
+    if backend == "onnx" and device not in (None, "cpu"):
+        raise UsageError(f"SIAMKPN_DEVICE={device}: backend onnx runs on the CPU (ONNX Runtime's CPU provider); "
+                         "set SIAMKPN_DEVICE=cpu or leave it unset")
     threads_text = environ.get("SIAMKPN_THREADS", "")
     threads = None
     if threads_text:
@@ -68,7 +79,35 @@ def settings_from_env(environ: Mapping[str, str]) -> TraxSettings:
     fast_text = environ.get("SIAMKPN_FAST", "").strip().lower()
     if fast_text not in _TRUE + _FALSE:
         raise UsageError(f"SIAMKPN_FAST={fast_text}: expected 1 or 0")
-    return TraxSettings(paths["SIAMKPN_CONFIG"], paths["SIAMKPN_SNAPSHOT"], device, threads, fast_text in _TRUE)
+    return TraxSettings(paths["SIAMKPN_CONFIG"], paths["SIAMKPN_SNAPSHOT"], device, threads, fast_text in _TRUE,
+                        backend)
+
+
+def _backend(text: str, config: str) -> str:
+    """SIAMKPN_BACKEND checked, or the config's TRACK.BACKEND when it is unset (no torch import: before the hello)."""
+    from siamkpn.config import load_cfg
+    from siamkpn.models.backends import BACKENDS
+
+    value = text.strip().lower()
+    if value:
+        if value not in BACKENDS:
+            raise UsageError(f"SIAMKPN_BACKEND={text}: expected {' or '.join(BACKENDS)}")
+        return value
+    value = str(load_cfg(config).TRACK.BACKEND)
+    if value not in BACKENDS:
+        raise UsageError(f"{config}: TRACK.BACKEND {value!r} is not a backend (expected {' or '.join(BACKENDS)}); "
+                         "fix it or set SIAMKPN_BACKEND")
+    return value
+
+
+def _check_snapshot_kind(snapshot: str, backend: str) -> None:
+    """A .pth file for torch, an export folder for onnx: the other kind is a UsageError naming both variables."""
+    if backend == "onnx" and not os.path.isdir(snapshot):
+        raise UsageError(f"SIAMKPN_SNAPSHOT={snapshot} is a file, but backend onnx runs the folder that "
+                         "siamkpn-export-onnx wrote (set SIAMKPN_BACKEND=torch for a .pth)")
+    if backend == "torch" and os.path.isdir(snapshot):
+        raise UsageError(f"SIAMKPN_SNAPSHOT={snapshot} is a folder, but backend torch runs a .pth file "
+                         "(set SIAMKPN_BACKEND=onnx for an ONNX export folder)")
 
 
 def init_box_from_region(values: Sequence[float]) -> list[float]:
@@ -118,7 +157,7 @@ class TraxTrackerSession:
 
 
 def build_session(settings: TraxSettings) -> TraxTrackerSession:
-    """Load the config and snapshot once (the same tracker tools/test.py builds)."""
+    """Load the config and snapshot once (the same tracker tools/test.py builds, for either backend)."""
     import torch
 
     from siamkpn.config import load_cfg
@@ -126,8 +165,9 @@ def build_session(settings: TraxSettings) -> TraxTrackerSession:
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    cfg = load_cfg(settings.config, ["TRACK.FAST", "True"] if settings.fast else [], freeze=True)
-    return TraxTrackerSession(tracker_from_snapshot(cfg, settings.snapshot, settings.device))
+    opts = (["TRACK.FAST", "True"] if settings.fast else []) + ["TRACK.BACKEND", settings.backend]
+    cfg = load_cfg(settings.config, opts, freeze=True)
+    return TraxTrackerSession(tracker_from_snapshot(cfg, settings.snapshot, settings.device, settings.backend))
 
 
 def _region_values(region: Any) -> list[float]:

@@ -1,11 +1,14 @@
 """Register SiamKPN with the official VOT toolkit: write its section of a workspace's trackers.ini.
 
     python tools/vot_integration.py --config config.yaml --snapshot model.pth --out WORKSPACE/trackers.ini
-        [--name SiamKPN] [--device cpu|cuda] [--threads N] [--fast] [--timeout S]
+        [--name SiamKPN] [--device cpu|cuda] [--backend torch|onnx] [--threads N] [--fast] [--timeout S]
 
 The section ``[NAME]`` is written, or replaced if present (other sections and comments are kept), with
 absolute paths, ``protocol = traxpython``, ``command = siamkpn.vot_trax``, ``python =`` this interpreter and
-the ``env_SIAMKPN_*`` settings that ``python -m siamkpn.vot_trax`` reads. See docs/VOT.md.
+the ``env_SIAMKPN_*`` settings that ``python -m siamkpn.vot_trax`` reads. With ``--backend onnx`` (or the
+config's TRACK.BACKEND onnx) ``--snapshot`` is the folder siamkpn-export-onnx wrote; it is loaded once here with
+the config, so a folder that the tracker process could not run is an error now, not inside the toolkit.
+See docs/VOT.md.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_snapshot(p)
     add_flag(p, "--out", required=True, help="the workspace's trackers.ini (its folder must exist)")
     add_flag(p, "--name", default="SiamKPN", help="tracker identifier in the toolkit")
-    add_standard(p, ["device", "threads", "fast"])
+    add_standard(p, ["device", "backend", "threads", "fast"])
     add_flag(p, "--timeout", type=int, default=DEFAULT_TIMEOUT,
              help=f"seconds the toolkit waits for one reply (default {DEFAULT_TIMEOUT}: model load on a CPU)")
     return p
@@ -55,7 +58,7 @@ def _ini_value(value: str, key: str) -> str:
 
 def tracker_section(name: str, config: str, snapshot: str, python: str, package_root: str,
                     device: Optional[str] = None, threads: Optional[int] = None, fast: bool = False,
-                    timeout: int = DEFAULT_TIMEOUT) -> str:
+                    timeout: int = DEFAULT_TIMEOUT, backend: Optional[str] = None) -> str:
     """The ``[name]`` section (header and keys, ending in a newline) for ``python -m siamkpn.vot_trax``."""
     if not _IDENTIFIER.match(name):
         raise UsageError(f"--name {name!r}: the VOT toolkit allows letters, digits, '-' and '_' only")
@@ -67,6 +70,8 @@ def tracker_section(name: str, config: str, snapshot: str, python: str, package_
     if threads:
         keys.append(("env_SIAMKPN_THREADS", str(threads)))
     keys.append(("env_SIAMKPN_FAST", "1" if fast else "0"))
+    if backend:  # else the tracker process takes the config's TRACK.BACKEND
+        keys.append(("env_SIAMKPN_BACKEND", backend))
     return f"[{name}]\n" + "".join(f"{k} = {_ini_value(v, k)}\n" for k, v in keys)
 
 
@@ -83,6 +88,29 @@ def replace_section(text: str, name: str, section: str) -> str:
     return "".join(lines[:start]) + section + ("\n" if tail else "") + "".join(tail)
 
 
+def _check_snapshot(cfg, snapshot: str, backend: Optional[str], device: Optional[str], fast: bool) -> None:
+    """The snapshot is what the backend runs: a .pth for torch; for onnx an export folder that loads with `cfg`."""
+    from siamkpn.models.backends import check_backend
+
+    backend = check_backend(backend or str(cfg.TRACK.BACKEND))
+    if backend == "torch":
+        if os.path.isdir(snapshot):
+            raise UsageError(f"--snapshot {snapshot} is a folder, but backend torch runs a .pth file "
+                             "(an ONNX export folder needs --backend onnx)")
+        if not os.path.isfile(snapshot):
+            raise FileNotFoundError(f"snapshot not found: {snapshot}")
+        return
+    if device not in (None, "cpu"):
+        raise UsageError(f"--device {device}: backend onnx runs on the CPU (ONNX Runtime's CPU provider)")
+    if os.path.isfile(snapshot):
+        raise UsageError(f"--snapshot {snapshot} is a file, but backend onnx runs the folder that siamkpn-export-onnx "
+                         "wrote (export it with siamkpn-export-onnx --snapshot MODEL.pth --out FOLDER, or use "
+                         "--backend torch)")
+    from siamkpn.models.backends import load_tracker_model
+
+    load_tracker_model(cfg, snapshot, "cpu", "onnx", fast)  # the folder, its graphs and the config agree
+
+
 def _main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if args.threads is not None and args.threads < 1:
@@ -90,14 +118,13 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     if args.timeout < 1:
         raise UsageError(f"--timeout {args.timeout}: must be at least 1 second")
     config, snapshot, out = (os.path.abspath(p) for p in (args.config, args.snapshot, args.out))
-    load_cfg(config)  # a bad config fails here, naming the key and file, not later inside the toolkit
-    if not os.path.isfile(snapshot):
-        raise FileNotFoundError(f"snapshot not found: {snapshot}")
+    cfg = load_cfg(config)  # a bad config fails here, naming the key and file, not later inside the toolkit
+    _check_snapshot(cfg, snapshot, args.backend, args.device, args.fast)
     if not os.path.isdir(os.path.dirname(out)):
         raise FileNotFoundError(f"workspace folder not found: {os.path.dirname(out)} (run `vot initialize` there)")
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     section = tracker_section(args.name, config, snapshot, sys.executable, package_root, args.device, args.threads,
-                              args.fast, args.timeout)
+                              args.fast, args.timeout, args.backend)
     text = ""
     if os.path.exists(out):
         with open(out, encoding="utf-8") as f:

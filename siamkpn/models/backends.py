@@ -12,9 +12,13 @@ Every caller (test, demo, search, benchmarks) picks a backend by a value, not by
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where a model is loaded, so that BACKENDS and check_backend cost nothing (the VOT TraX server
+# checks SIAMKPN_BACKEND before its hello, which goes out before torch is imported)
 
 __all__ = ["BACKENDS", "load_tracker_model", "check_backend", "snapshot_identity", "model_precision"]
 
@@ -40,6 +44,8 @@ def load_tracker_model(cfg, snapshot: str, device: Optional[Union[str, torch.dev
     fast = bool(cfg.TRACK.FAST) if fast is None else bool(fast)
     if backend == "onnx":
         return _onnx_model(cfg, snapshot, device, fast)
+    import torch
+
     from siamkpn.models.checkpoint import load_tracking_checkpoint
     from siamkpn.models.inference import prepare_for_inference
     from siamkpn.models.model_builder import ModelBuilder
@@ -54,6 +60,8 @@ def load_tracker_model(cfg, snapshot: str, device: Optional[Union[str, torch.dev
 
 
 def _onnx_model(cfg, folder: str, device, fast: bool):
+    import torch
+
     from siamkpn.models.onnx_backend import OnnxInferenceModel, read_settings, require_onnxruntime
 
     require_onnxruntime()

@@ -94,3 +94,64 @@ def test_shim_runs_the_tool(files):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "[SiamKPN]" in ini.read_text()
+
+
+@pytest.fixture(scope="module")
+def onnx_export(tmp_path_factory):
+    """(config.yaml, model.pth, export folder) of a tiny model with small crops (quick to export)."""
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'siamkpn[onnx]')")
+    import torch
+
+    from helpers import torch_threads
+    from siamkpn.models.model_builder import ModelBuilder
+    from siamkpn.models.onnx_export import export_onnx
+
+    root = tmp_path_factory.mktemp("vot_onnx")
+    cfg = tiny_cfg(stack=1)
+    cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.INSTANCE_SIZE, cfg.TRACK.BASE_SIZE = 63, 95, 10
+    (root / "config.yaml").write_text(cfg.dump())
+    torch.manual_seed(0)
+    model = ModelBuilder(cfg).eval()
+    torch.save(model.state_dict(), root / "model.pth")
+    with torch_threads(1):
+        export_onnx(model, cfg, str(root / "model_onnx"), check_count=1)
+    return root / "config.yaml", root / "model.pth", root / "model_onnx"
+
+
+def test_backend_onnx_writes_the_variable_and_checks_the_folder(onnx_export, tmp_path, capsys):
+    config, pth, folder = onnx_export
+    ini = tmp_path / "trackers.ini"
+    base = ["--config", str(config), "--out", str(ini)]
+    assert main(base + ["--snapshot", str(folder), "--backend", "onnx", "--name", "SiamKPN-onnx"]) == 0
+    assert main(base + ["--snapshot", str(pth), "--backend", "torch"]) == 0
+    assert main(base + ["--snapshot", str(pth), "--name", "Plain"]) == 0
+    view = _toolkit_view(ini)
+    assert view["SiamKPN-onnx"][1]["SIAMKPN_BACKEND"] == "onnx"
+    assert view["SiamKPN-onnx"][1]["SIAMKPN_SNAPSHOT"] == str(folder)
+    assert view["SiamKPN"][1]["SIAMKPN_BACKEND"] == "torch"
+    assert "SIAMKPN_BACKEND" not in view["Plain"][1]  # the tracker process takes the config's TRACK.BACKEND
+    before = ini.read_text()
+
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    other = tmp_path / "other.yaml"  # a config with other crop sizes than the export's
+    cfg = tiny_cfg(stack=1)
+    cfg.TRACK.BACKEND = "onnx"
+    other.write_text(cfg.dump())
+    cases = [(["--snapshot", str(pth), "--backend", "onnx"], ["is a file", "siamkpn-export-onnx", "--backend torch"]),
+             (["--snapshot", str(folder), "--backend", "torch"], ["is a folder", "--backend onnx"]),
+             (["--snapshot", str(folder)], ["is a folder", "--backend onnx"]),  # the config's TRACK.BACKEND: torch
+             (["--snapshot", str(folder), "--backend", "onnx", "--device", "cuda"], ["--device cuda", "CPU"]),
+             (["--snapshot", str(unfinished), "--backend", "onnx"], ["siamkpn_onnx.json is missing"]),
+             (["--config", str(other), "--snapshot", str(folder)], ["TRACK.EXEMPLAR_SIZE", "export again"]),
+             (["--snapshot", str(folder), "--backend", "tensorrt"], None)]
+    for extra, parts in cases:
+        argv = base + extra
+        if parts is None:
+            with pytest.raises(SystemExit) as exit_info:
+                main(argv)
+            assert exit_info.value.code == 2 and "invalid choice: 'tensorrt'" in capsys.readouterr().err
+            continue
+        line = tool_error(capsys, main, argv, 2)
+        assert line.startswith("siamkpn-vot-integration: error: ") and all(p in line for p in parts), (extra, line)
+    assert ini.read_text() == before  # nothing written by a refused run

@@ -185,3 +185,97 @@ def test_missing_trax_is_a_clear_error(setup, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "trax", None)  # import trax raises ImportError
     line = tool_error(capsys, main, [], 2)
     assert "vot-trax" in line and "siamkpn[vot]" in line
+
+
+def _replay(session_or_client, frames, gt0, trax=None) -> np.ndarray:
+    """Initialise on frame 0 at its polygon and track every later frame (no resets): the boxes, frame by frame."""
+    boxes = []
+    if trax is None:
+        session_or_client.initialize(frames[0], gt0)
+        for img in frames[1:]:
+            boxes.append(session_or_client.frame(img)[0])
+        return np.array(boxes)
+    poly = trax.Polygon.create([(gt0[i], gt0[i + 1]) for i in range(0, 8, 2)])
+    session_or_client.initialize(frames[0], [(poly, {})], {})
+    for img in frames[1:]:
+        reply, _ = session_or_client.frame(img, {}, [])
+        boxes.append(list(reply[0][0].bounds()))
+    return np.array(boxes)
+
+
+def test_onnx_backend_serves_the_boxes_of_the_torch_backend(setup):
+    """SIAMKPN_BACKEND=onnx with an export folder of the tiny model: a TraX session answers the rectangles the
+    torch backend's tracker gives on the same frames (within 1e-2 px; float32 reassociation only)."""
+    trax = pytest.importorskip("trax", reason="vot-trax (PyPI) is not installed: pip install 'siamkpn[vot]'")
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'siamkpn[onnx]')")
+    from siamkpn.models.checkpoint import load_tracking_checkpoint
+    from siamkpn.models.onnx_export import export_onnx
+    from siamkpn.vot_trax import build_session
+    from toolkit.datasets.video import read_image
+
+    tmp = setup
+    cfg = tiny_cfg(stack=1)
+    model = ModelBuilder(cfg)
+    load_tracking_checkpoint(model, str(tmp / "tiny.pth"))
+    with torch_threads(1):
+        export_onnx(model.eval(), cfg, str(tmp / "tiny_onnx"), check_count=1)
+    video = DatasetFactory.create_dataset("VOT2018", tmp / "VOT2018")["synth001"]
+    gt0 = [float(v) for v in video.gt_traj[0]]
+    with torch_threads(1):
+        torch_boxes = _replay(build_session(settings_from_env(_env(tmp))), [read_image(p) for p in video.img_names],
+                              gt0)
+    env = dict(_env(tmp), SIAMKPN_BACKEND="onnx", SIAMKPN_SNAPSHOT=str(tmp / "tiny_onnx"))
+    assert settings_from_env(env).backend == "onnx"
+    proc = subprocess.Popen([sys.executable, "-m", "siamkpn.vot_trax"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=open(tmp / "server_onnx.log", "w"), env=env, cwd=tmp)
+    try:
+        from trax.client import Client
+
+        log = []
+        client = Client(stream=(proc.stdin.fileno(), proc.stdout.fileno()), timeout=60, log=log.append)
+        frames = [{"color": trax.FileImage.create(str(Path(p).resolve()))} for p in video.img_names]
+        onnx_boxes = _replay(client, frames, gt0, trax)
+        client.quit()
+        assert proc.wait(timeout=30) == 0, (tmp / "server_onnx.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(onnx_boxes) == FRAMES - 1
+    assert np.abs(torch_boxes[-1] - torch_boxes[0]).max() > 1.0  # the boxes move: the comparison means something
+    diff = np.abs(torch_boxes - onnx_boxes).max()
+    print(f"onnx vs torch over {len(onnx_boxes)} frames: largest box difference {diff:.2e} px")
+    assert diff <= 1e-2
+
+
+def test_backend_errors_name_the_variable(setup, monkeypatch, capsys, tmp_path):
+    """A bad SIAMKPN_BACKEND, a snapshot of the other backend's kind, a GPU for onnx: one error line each."""
+    env = _env(setup)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    onnx_cfg = tiny_cfg(stack=1)
+    onnx_cfg.TRACK.BACKEND = "onnx"
+    (tmp_path / "onnx.yaml").write_text(onnx_cfg.dump())
+    cases = [({"SIAMKPN_BACKEND": "tensorrt"}, ["SIAMKPN_BACKEND=tensorrt", "torch or onnx"]),
+             ({"SIAMKPN_BACKEND": "onnx"}, ["SIAMKPN_SNAPSHOT=", "is a file", "SIAMKPN_BACKEND=torch"]),
+             ({"SIAMKPN_SNAPSHOT": str(folder)}, ["SIAMKPN_SNAPSHOT=", "is a folder", "SIAMKPN_BACKEND=onnx"]),
+             ({"SIAMKPN_BACKEND": "onnx", "SIAMKPN_SNAPSHOT": str(folder), "SIAMKPN_DEVICE": "cuda"},
+              ["SIAMKPN_DEVICE=cuda", "on the CPU"]),
+             # unset: the config's TRACK.BACKEND (onnx here), so the .pth is the wrong kind
+             ({"SIAMKPN_CONFIG": str(tmp_path / "onnx.yaml")}, ["SIAMKPN_SNAPSHOT=", "is a file"])]
+    for change, parts in cases:
+        monkeypatch.setattr(os, "environ", dict(env, **change))
+        line = tool_error(capsys, main, [], 2)
+        assert line.startswith("siamkpn-vot-trax: error: ") and all(p in line for p in parts), (change, line)
+    assert settings_from_env(dict(env, SIAMKPN_BACKEND=" ONNX ", SIAMKPN_SNAPSHOT=str(folder))).backend == "onnx"
+    assert settings_from_env(dict(env, SIAMKPN_CONFIG=str(tmp_path / "onnx.yaml"),
+                                  SIAMKPN_SNAPSHOT=str(folder))).backend == "onnx"
+    assert settings_from_env(env).backend == "torch"  # unset, and the config's default
+
+
+def test_settings_are_read_before_torch_is_imported(setup):
+    """The hello goes out before torch: reading the variables, SIAMKPN_BACKEND included, does not import it."""
+    code = ("import os, sys\nfrom siamkpn.vot_trax import settings_from_env\n"
+            "s = settings_from_env(os.environ)\nprint(s.backend, 'torch' in sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", code], env=_env(setup), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["torch", "False"]
