@@ -3,7 +3,10 @@
 Detection order: torch's public `torch.cpu.get_capabilities()` (torch >= 2.x, the cpuinfo library), then the
 flags line of /proc/cpuinfo (Linux) when torch has no such API; torch's kernel dispatch level
 (`torch.backends.cpu.get_cpu_capability()`) is reported beside it, because ATEN_CPU_CAPABILITY can hold
-torch's own kernels below what the CPU offers. Private probes (`torch._C._cpu._is_*`) are not used: they
+torch's own kernels below what the CPU offers. ONEDNN_MAX_CPU_ISA (or its old name DNNL_MAX_CPU_ISA) caps
+what oneDNN, which runs torch's convolutions, may use: the flags above that cap are dropped, so a CPU told to
+act as AVX2-only is treated as one (that is also how AVX2 machines are emulated on a wider CPU in
+benchmarks/track_speed.py). Private probes (`torch._C._cpu._is_*`) are not used: they
 come and go between builds, and a missing probe silently meant "no bf16" before.
 """
 from __future__ import annotations
@@ -14,13 +17,33 @@ import platform
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, Optional
 
-__all__ = ["CpuCapability", "cpu_capability", "capability_from_flags", "cpuinfo_flags", "cpu_has_native_bf16",
+__all__ = ["CpuCapability", "cpu_capability", "capability_from_flags", "cpuinfo_flags", "onednn_isa_cap",
+           "cpu_has_native_bf16",
            "cpu_has_int8_dot", "capability_line", "cuda_has_native_bf16"]
 
 # torch.cpu.get_capabilities() key -> the /proc/cpuinfo flag with the same meaning
 _CPUINFO_NAMES = {"avx2": "avx2", "avx512_f": "avx512f", "avx512_bw": "avx512bw", "avx512_vnni": "avx512_vnni",
                   "avx_vnni": "avx_vnni", "avx512_bf16": "avx512_bf16", "amx_tile": "amx_tile",
                   "amx_bf16": "amx_bf16", "amx_int8": "amx_int8", "fma3": "fma"}
+
+
+_AVX2 = frozenset({"avx2", "fma"})
+_AVX512 = _AVX2 | {"avx512f", "avx512bw"}
+_VNNI = {"avx512_vnni", "avx_vnni"}
+# oneDNN ISA name (ONEDNN_MAX_CPU_ISA) -> the flags oneDNN may use at that cap; names not listed cap nothing
+_CAPPABLE = _AVX512 | _VNNI | {"avx512_bf16", "amx_tile", "amx_bf16", "amx_int8", "avx512_fp16"}
+_ONEDNN_ISA_FLAGS = {
+    "SSE41": frozenset(), "AVX": frozenset(), "AVX2": _AVX2, "AVX2_VNNI": _AVX2 | {"avx_vnni"},
+    "AVX2_VNNI_2": _AVX2 | {"avx_vnni"}, "AVX512_CORE": _AVX512, "AVX512_CORE_VNNI": _AVX512 | _VNNI,
+    "AVX512_CORE_BF16": _AVX512 | _VNNI | {"avx512_bf16"}, "AVX512_CORE_FP16": _AVX512 | _VNNI | {"avx512_bf16"},
+}
+
+
+def onednn_isa_cap(environ: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """The ISA cap set by ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA when it drops anything, else None."""
+    environ = os.environ if environ is None else environ
+    value = (environ.get("ONEDNN_MAX_CPU_ISA") or environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+    return value if value in _ONEDNN_ISA_FLAGS else None
 
 
 @dataclass(frozen=True)
@@ -31,6 +54,7 @@ class CpuCapability:
     flags: FrozenSet[str]  # /proc/cpuinfo spellings (avx2, avx512f, avx512_bf16, amx_bf16, ...)
     source: str  # "torch.cpu.get_capabilities", "/proc/cpuinfo" or "none"
     torch_kernels: str  # torch.backends.cpu.get_cpu_capability(): the level torch's own kernels use
+    isa_cap: Optional[str] = None  # ONEDNN_MAX_CPU_ISA when it removed flags (already applied to `flags`)
 
     @property
     def avx2(self) -> bool:
@@ -62,7 +86,8 @@ class CpuCapability:
         """The instruction sets that matter here, widest last: e.g. 'AVX2 AVX512 VNNI AVX512-BF16 AMX'."""
         parts = [label for label, present in (("AVX2", self.avx2), ("AVX512", self.avx512), ("VNNI", self.int8_dot),
                                                ("AVX512-BF16", self.avx512_bf16), ("AMX", self.amx)) if present]
-        return " ".join(parts) or "no AVX2"
+        text = " ".join(parts) or "no AVX2"
+        return f"{text} (oneDNN capped at {self.isa_cap} by ONEDNN_MAX_CPU_ISA)" if self.isa_cap else text
 
 
 def cpuinfo_flags(text: Optional[str] = None) -> FrozenSet[str]:
@@ -120,20 +145,29 @@ def _torch_kernels() -> str:
 
 
 def capability_from_flags(flags: Iterable[str], name: str = "CPU", source: str = "given",
-                          torch_kernels: str = "unknown") -> CpuCapability:
-    """A CpuCapability from /proc/cpuinfo-style flags (for tests and for machines described elsewhere)."""
-    return CpuCapability(name, frozenset(flags), source, torch_kernels)
+                          torch_kernels: str = "unknown", isa_cap: Optional[str] = None) -> CpuCapability:
+    """A CpuCapability from /proc/cpuinfo-style flags (for tests and for machines described elsewhere), with the
+    flags above oneDNN's ISA cap `isa_cap` (a ONEDNN_MAX_CPU_ISA value) dropped."""
+    flags = frozenset(flags)
+    cap = isa_cap.upper() if isa_cap and isa_cap.upper() in _ONEDNN_ISA_FLAGS else None
+    if cap is not None:
+        allowed = _ONEDNN_ISA_FLAGS[cap]
+        capped = frozenset(f for f in flags if f in allowed or f not in _CAPPABLE)
+        cap = cap if capped != flags else None
+        flags = capped
+    return CpuCapability(name, flags, source, torch_kernels, cap)
 
 
 @functools.lru_cache(maxsize=1)
 def cpu_capability() -> CpuCapability:
-    """This machine's CPU features: torch's public API first, /proc/cpuinfo flags as the fallback (cached)."""
+    """This machine's CPU features as oneDNN may use them: torch's public API first, /proc/cpuinfo flags as the
+    fallback, capped by ONEDNN_MAX_CPU_ISA (cached)."""
     flags, source = _torch_flags(), "torch.cpu.get_capabilities"
     if not flags:
         flags, source = cpuinfo_flags(), "/proc/cpuinfo"
     if not flags:
         source = "none"
-    return CpuCapability(_cpu_name(), flags or frozenset(), source, _torch_kernels())
+    return capability_from_flags(flags or frozenset(), _cpu_name(), source, _torch_kernels(), onednn_isa_cap())
 
 
 def cpu_has_native_bf16() -> bool:

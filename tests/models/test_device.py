@@ -78,3 +78,34 @@ def test_capability_line_names_the_instruction_sets_and_threads():
     line = capability_line(threads=3)
     assert cpu_capability().summary() in line and "3 threads" in line
     assert cpu_capability().torch_kernels == torch.backends.cpu.get_cpu_capability()
+
+
+def test_onednn_isa_cap_drops_the_flags_above_it():
+    spr = SAPPHIRE_RAPIDS.split()
+    as_avx2 = capability_from_flags(spr, isa_cap="AVX2")
+    assert as_avx2.avx2 and not as_avx2.avx512 and not as_avx2.native_bf16 and not as_avx2.int8_dot
+    assert as_avx2.summary() == "AVX2 (oneDNN capped at AVX2 by ONEDNN_MAX_CPU_ISA)"
+    as_vnni = capability_from_flags(spr, isa_cap="avx512_core_vnni")  # oneDNN accepts any case
+    assert as_vnni.avx512 and as_vnni.int8_dot and not as_vnni.native_bf16 and not as_vnni.amx
+    assert capability_from_flags(spr, isa_cap="AVX512_CORE_BF16").native_bf16
+    for no_cap in ("ALL", "AVX512_CORE_AMX", "", "nonsense"):  # nothing dropped: no cap reported
+        full = capability_from_flags(spr, isa_cap=no_cap or None)
+        assert full.native_bf16 and full.amx and full.isa_cap is None, no_cap
+    assert capability_from_flags(HASWELL.split(), isa_cap="AVX2").isa_cap is None  # caps nothing this CPU has
+    assert device.onednn_isa_cap({"DNNL_MAX_CPU_ISA": "avx2"}) == "AVX2"  # the old variable name
+    assert device.onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": "ALL"}) is None
+
+
+@needs_cpuinfo
+def test_fast_mode_follows_the_isa_cap_of_this_process(monkeypatch, fresh_detection):
+    """ONEDNN_MAX_CPU_ISA=AVX2 makes oneDNN emulate bf16 (several times slower than float32 where it is capped), so
+    fast mode must stay float32 there even on a bf16 CPU, and say why."""
+    from siamkpn.models.inference import describe, prepare_for_inference
+    from siamkpn.models.model_builder import ModelBuilder
+    from tests.helpers import tiny_cfg
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not cpu_capability().native_bf16 and cpu_capability().summary().startswith("AVX2 (oneDNN capped")
+    fast = prepare_for_inference(ModelBuilder(tiny_cfg()).eval(), fast=True, device="cpu")
+    assert fast.dtype == torch.float32
+    assert "capped at AVX2" in describe(fast)
