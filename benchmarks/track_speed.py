@@ -20,6 +20,10 @@ difference from the first mode. The ceiling is measured here, not assumed: each 
 model run alone at its own shape, best of 3; its sum is the time one frame's float32 convolutions need at
 this machine's own rates for those shapes. Every figure comes with the CPU capability line. K > 1 runs
 `BatchSiamKPNTracker` with K hyper-parameter lanes (one batched forward).
+Narrower CPUs can be emulated for the torch rows: `ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2` (or
+AVX512_CORE / avx512 for AVX512 without BF16 and VNNI) caps oneDNN's and torch's own kernels, and the capability
+line and fast mode follow the cap. ONNX Runtime has no such cap (MLAS picks kernels from cpuid), so its rows
+still use the whole CPU: they are marked, not comparable.
 """
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ from siamkpn.config import load_cfg  # noqa: E402
 from siamkpn.models.inference import describe, prepare_for_inference  # noqa: E402
 from siamkpn.models.model_builder import ModelBuilder  # noqa: E402
 from siamkpn.tracker import BatchSiamKPNTracker, build_tracker  # noqa: E402
-from siamkpn.utils.device import capability_line  # noqa: E402
+from siamkpn.utils.device import capability_line, onednn_isa_cap  # noqa: E402
 
 CONFIGS = {"1s": "siamkpn_r50_stack1", "2s": "siamkpn_r50_stack2_difstd", "3s": "siamkpn_r50_stack3_difstd"}
 MODES = ("plain", "eager", "exact", "fast", "bf16", "bf16_all", "onnx", "onnx_int8", "published")
@@ -376,6 +380,9 @@ def main(argv=None) -> List[Dict]:
     where = torch.cuda.get_device_name() if device.type == "cuda" else capability_line()
     load = "; load avg %.1f %.1f %.1f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
     print(f"torch {torch.__version__}, {where}{load}")
+    if onednn_isa_cap() and any(m.startswith("onnx") for m in args.modes):
+        print(f"note: oneDNN is capped at {onednn_isa_cap()} (ONEDNN_MAX_CPU_ISA) but ONNX Runtime cannot be: "
+              f"its rows run on the whole CPU and are not figures for a {onednn_isa_cap()} machine")
     rows = []
     for name in args.configs:
         rows += bench_config(name, args, device)

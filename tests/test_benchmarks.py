@@ -60,3 +60,14 @@ def test_fast_mode_accuracy_prints_both_modes(tmp_path, capsys):
         (exact, _), (fast, diff) = by_path["exact"], by_path["fast"]
         assert 0 <= exact <= 1 and 0 <= fast <= 1 and diff == pytest.approx(abs(fast - exact), abs=1e-4)
     assert "frames/s" in out and "largest headline difference" in out
+
+
+def test_fast_mode_accuracy_paired_error_is_the_standard_error_of_per_video_differences():
+    paired_error = _load("fast_mode_accuracy").paired_error
+    exact = {"a": 0.5, "b": 0.2, "c": 0.9}
+    shifted = {"a": 0.5 + 0.01, "b": 0.2 - 0.03, "c": 0.9 + 0.05, "unscored": 0.0}  # only videos exact has count
+    diffs = [0.01, -0.03, 0.05]
+    expected = (sum((d - sum(diffs) / 3) ** 2 for d in diffs) / 2) ** 0.5 / 3 ** 0.5
+    assert paired_error(shifted, exact) == pytest.approx(expected)
+    assert paired_error({v: x + 0.02 for v, x in exact.items()}, exact) == pytest.approx(0.0, abs=1e-12)
+    assert paired_error({"a": 0.1}, {"a": 0.2}) != paired_error({"a": 0.1}, {"a": 0.2})  # NaN: one video
