@@ -1,12 +1,14 @@
 """What a search's scores depend on, recorded where they are kept and compared on every rerun.
 
 A study holds, as user attrs: ``dataset`` and ``metric``; ``settings`` (the config keys that change boxes
-other than the three searched ones, fast or exact mode, and the benchmark's ground truth); and for each
-snapshot epoch it evaluated, ``snapshot_e{N}``: the content identity (sha256, size) of checkpoint_e{N}.pth,
+other than the three searched ones, fast or exact mode, the backend, for onnx the precision, and the
+benchmark's ground truth); and for each snapshot epoch it evaluated, ``snapshot_e{N}``: the content identity
+(sha256, size) of checkpoint_e{N}.pth, or with backend onnx of every file of the export folder checkpoint_e{N}/,
 not its name, since every training run writes the same names. A rerun with other inputs is refused with
-the differences named; epochs not yet recorded are added. Each configuration's result folder also holds
-``hp_search_inputs.json`` (settings and its snapshot), so results of other models left in a results folder
-are never scored as this search's, whatever the study.
+the differences named; epochs not yet recorded are added. Settings recorded before the backend was
+(no ``backend``; ``TRACK.BACKEND`` in the config or absent) read as backend torch. Each configuration's
+result folder also holds ``hp_search_inputs.json`` (settings and its snapshot), so results of other models left
+in a results folder are never scored as this search's, whatever the study.
 """
 from __future__ import annotations
 
@@ -14,14 +16,15 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import optuna
 
 from hpsearch.storage import retry_storage
+from siamkpn.models.backends import snapshot_identity
 from siamkpn.tracker.provenance import model_settings
 from siamkpn.utils.atomic import atomic_write_json
-from siamkpn.utils.provenance import file_identity, provenance_differences
+from siamkpn.utils.provenance import provenance_differences
 
 __all__ = ["InputsError", "RECORD_NAME", "SearchInputs", "dataset_identity", "search_settings",
            "record_study_inputs", "check_result_folder"]
@@ -53,13 +56,40 @@ def dataset_identity(dataset: Any) -> Dict[str, Any]:
     return {"name": dataset.name, "videos": len(dataset), "frames": frames, "ground_truth_sha256": digest.hexdigest()}
 
 
-def search_settings(cfg: Any, dataset: Any, region_searched: bool) -> Dict[str, Any]:
-    """The settings that change a configuration's score, apart from its snapshot and searched values."""
-    skip = set(_SEARCHED) | {"FAST"} | ({"INSTANCE_SIZE"} if region_searched else set())
+def search_settings(cfg: Any, dataset: Any, region_searched: bool, precision: Optional[str] = None) -> Dict[str, Any]:
+    """The settings that change a configuration's score, apart from its snapshot and searched values.
+
+    `precision` (backend onnx only, where it is required): 'int8' when fast mode runs the export folders' int8
+    graph, else 'float32' (``hpsearch.evaluate.export_precision``).
+    """
+    skip = set(_SEARCHED) | {"FAST", "BACKEND"} | ({"INSTANCE_SIZE"} if region_searched else set())
     config = {f"TRACK.{k}": v for k, v in cfg.TRACK.items() if k not in skip}
     config.update(model_settings(cfg))  # the keys outside TRACK that change boxes, as result folders record them
-    return _plain({"config": config, "mode": "fast" if cfg.TRACK.FAST else "exact",
-                   "dataset": dataset_identity(dataset)})
+    settings = {"config": config, "mode": "fast" if cfg.TRACK.FAST else "exact", "backend": str(cfg.TRACK.BACKEND),
+                "dataset": dataset_identity(dataset)}
+    if settings["backend"] == "onnx":
+        if precision not in ("float32", "int8"):
+            raise ValueError(f"backend onnx: the search records its precision (float32 or int8), got {precision!r}")
+        settings["precision"] = precision
+    return _plain(settings)
+
+
+def _comparable(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """`values` (a study's attrs or a folder record) with its ``settings`` in the current form: settings recorded
+    before the backend was recorded (no ``backend``; ``TRACK.BACKEND`` in the config, or absent) read as torch."""
+    out = dict(values)
+    settings = out.get("settings")
+    if isinstance(settings, Mapping) and "backend" not in settings:
+        settings = dict(settings)
+        config = settings.get("config")
+        backend = "torch"
+        if isinstance(config, Mapping):
+            config = dict(config)
+            backend = config.pop("TRACK.BACKEND", "torch")
+            settings["config"] = config
+        settings["backend"] = backend
+        out["settings"] = settings
+    return out
 
 
 @dataclass
@@ -71,8 +101,8 @@ class SearchInputs:
 
     @classmethod
     def build(cls, settings: Dict[str, Any], snapshot_paths: Mapping[int, str]) -> "SearchInputs":
-        """Hash each snapshot file (content identity)."""
-        return cls(settings, {int(e): file_identity(p) for e, p in snapshot_paths.items()})
+        """Hash each snapshot: a .pth file, or every file of an ONNX export folder (content identity)."""
+        return cls(settings, {int(e): snapshot_identity(str(p)) for e, p in snapshot_paths.items()})
 
     def study_attrs(self) -> Dict[str, Any]:
         """The study user attrs that record these inputs."""
@@ -95,8 +125,9 @@ def record_study_inputs(study: optuna.Study, current: Mapping[str, Any], where: 
     started with other files sees the value recorded first (optuna's attr write is an upsert, so two workers
     writing the very same key within milliseconds of each other could still both go on).
     """
+    current = _comparable(current)
     for _ in range(6):
-        recorded = retry_storage(lambda: study.user_attrs)
+        recorded = _comparable(retry_storage(lambda: study.user_attrs))
         known = [k for k in current if k in recorded]
         differences = provenance_differences({k: recorded[k] for k in known}, {k: current[k] for k in known})
         if differences:
@@ -121,7 +152,7 @@ def check_result_folder(folder: str, record: Mapping[str, Any], result_files: It
                 old = json.load(f)
         except (ValueError, UnicodeDecodeError) as err:
             raise InputsError(f"{path}: unreadable record of what produced these results ({err}); {remedy}") from None
-        differences = provenance_differences(old if isinstance(old, dict) else {}, record)
+        differences = provenance_differences(_comparable(old) if isinstance(old, dict) else {}, _comparable(record))
         if differences:
             raise InputsError(f"{folder} holds results of other inputs: {_joined(differences)}; {remedy}")
         return

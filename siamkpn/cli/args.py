@@ -118,10 +118,11 @@ def add_fast(p: argparse.ArgumentParser):
                          "see README's Performance section")
 
 
-def add_backend(p: argparse.ArgumentParser):
+def add_backend(p: argparse.ArgumentParser, where: str = "given as --snapshot"):
+    """``--backend torch|onnx``; ``where`` says where the tool takes the export folder from."""
     return add_flag(p, "--backend", choices=("torch", "onnx"), default=None,
                     help="inference backend (default: TRACK.BACKEND, torch): torch runs a .pth; onnx runs a "
-                         "siamkpn-export-onnx folder given as --snapshot, under ONNX Runtime on the CPU")
+                         f"siamkpn-export-onnx folder {where}, under ONNX Runtime on the CPU")
 
 
 def add_progress(p: argparse.ArgumentParser):

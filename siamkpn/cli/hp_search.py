@@ -8,6 +8,12 @@ checkpoint_e{N}.pth (N = start..end); level 2 then refines around the best point
 command in several processes (one per GPU: CUDA_VISIBLE_DEVICES=k) or machines (--storage
 postgresql://...) to share the work; a rerun continues where the last one stopped. A study reused with
 other snapshots or settings is refused (it records what it was run with).
+
+With --backend onnx (TRACK.BACKEND onnx) epoch N runs the export folder <snapshot-dir>/checkpoint_eN/ under
+ONNX Runtime on the CPU; make it with siamkpn-export-onnx --config config.yaml --snapshot
+<snapshot-dir>/checkpoint_eN.pth --out <snapshot-dir>/checkpoint_eN (add --int8 --calib TRAINING_SET for the
+int8 graph that --fast then runs). The search region is the exported INSTANCE_SIZE. The study records the
+backend and the folders' content, so it cannot be resumed with the other backend or re-exported folders.
 """
 from __future__ import annotations
 
@@ -24,9 +30,10 @@ from hpsearch import summary
 from hpsearch.grid import BOUNDS, SearchSpace, parse_int_range, parse_range
 from hpsearch.inputs import SearchInputs, search_settings
 from hpsearch.worker import WorkerOptions, run_worker
-from siamkpn.cli.args import add_config, add_flag, add_opts, add_standard, make_parser, resolve_device
+from siamkpn.cli.args import add_backend, add_config, add_flag, add_opts, add_standard, make_parser, resolve_device
 from siamkpn.cli.common import run_tool
 from siamkpn.config import load_cfg
+from siamkpn.models.backends import check_backend
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 
 OUTPUT = """\
@@ -69,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="INSTANCE_SIZE range, e.g. 255,288,8 (default: the config's, not searched)")
     add_config(p)
     add_standard(p, ["dataset"])
-    add_flag(p, "--snapshot-dir", default=None, help="checkpoint_e{N}.pth folder (default cfg.TRAIN.SNAPSHOT_DIR)")
+    add_flag(p, "--snapshot-dir", default=None, help="checkpoint_e{N}.pth folder (default cfg.TRAIN.SNAPSHOT_DIR); "
+             "with --backend onnx it holds the export folders checkpoint_e{N}/")
     add_flag(p, "--results-dir", "--results_dir", dest="results_dir", default="hp_search_result_epoch",
              help="output folder; everything goes to <results-dir>/<dataset>/ (see below) (default: "
                   "hp_search_result_epoch)")
@@ -85,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="level-2 step as a fraction of level 1's, in (0, 1)")
     add_flag(p, "--metric", default=None, help="what to maximise: eao (VOT default), auc (one-pass default), "
                    "accuracy, precision, f1, ao, ...")
-    add_standard(p, ["device", "threads", "fast", "progress"])
+    add_standard(p, ["device"])
+    add_backend(p, "per epoch: <snapshot-dir>/checkpoint_eN/ (siamkpn-export-onnx --snapshot "
+                   "<snapshot-dir>/checkpoint_eN.pth --out <snapshot-dir>/checkpoint_eN)")
+    add_standard(p, ["threads", "fast", "progress"])
     add_flag(p, "--top", type=int, default=10, help="rows of the overall ranking to print and save")
     add_flag(p, "--heartbeat", type=int, default=60, help="seconds between a worker's heartbeats")
     add_flag(p, "--grace-period", type=int, default=None, help="seconds without heartbeat before a worker's "
@@ -111,26 +122,45 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _inputs(cfg, dataset, snapshot_dir: str, space: SearchSpace) -> SearchInputs:
+def _inputs(cfg, dataset, snapshot_dir: str, space: SearchSpace, backend: str) -> SearchInputs:
     """The snapshot identities and settings this run's scores depend on (recorded in the study)."""
-    settings = search_settings(cfg, dataset, region_searched=space.search_region != [None])
-    return SearchInputs.build(settings, {e: ev.snapshot_path(snapshot_dir, e) for e in space.epochs})
+    precision = ev.export_precision(snapshot_dir, space.epochs, bool(cfg.TRACK.FAST)) if backend == "onnx" else None
+    settings = search_settings(cfg, dataset, region_searched=space.search_region != [None], precision=precision)
+    return SearchInputs.build(settings, {e: ev.model_path(snapshot_dir, e, backend) for e in space.epochs})
+
+
+def _device(text: str, backend: str):
+    """The model's device: --device for torch; the CPU for onnx (ONNX Runtime's CPU provider), where a GPU is an
+    error before any work."""
+    if backend != "onnx":
+        return resolve_device(text)
+    if text not in ("auto", "cpu"):
+        raise ValueError(f"--device {text}: backend onnx runs on the CPU (ONNX Runtime's CPU provider)")
+    return "cpu"
 
 
 def search(args: argparse.Namespace) -> None:
-    cfg = load_cfg(args.config, list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []), freeze=True)
+    opts = list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []) + \
+        (["TRACK.BACKEND", args.backend] if args.backend else [])
+    cfg = load_cfg(args.config, opts, freeze=True)
+    backend = check_backend(str(cfg.TRACK.BACKEND))
     space = SearchSpace(list(range(args.start_epoch, args.end_epoch + 1)), args.penalty_k, args.window_influence,
                         args.lr, args.search_region or [None])
     metric = ev.resolve_metric(args.metric, args.dataset)
     snapshot_dir = args.snapshot_dir or cfg.TRAIN.SNAPSHOT_DIR
     attrs = {"dataset": args.dataset, "metric": metric}
     if not args.summary_only:
-        ev.check_snapshots(snapshot_dir, space.epochs)
-        ev.check_search_regions(cfg, space.search_region)
+        if backend == "onnx":
+            _device(args.device, backend)  # a GPU for onnx fails here, before the study is opened
+            from siamkpn.models.onnx_backend import require_onnxruntime
+
+            require_onnxruntime()
+        ev.check_snapshots(snapshot_dir, space.epochs, backend, args.config)
+        ev.check_search_regions(cfg, space.search_region, backend)
         dataset = DatasetFactory.create_dataset(
             args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False)
         ev.check_metric_defined(dataset, metric)
-        inputs = _inputs(cfg, dataset, snapshot_dir, space)
+        inputs = _inputs(cfg, dataset, snapshot_dir, space, backend)
         attrs.update(inputs.study_attrs())
     storage = st.open_storage(args.storage or st.default_storage_url(args.results_dir, args.dataset),
                               args.heartbeat, args.grace_period)
@@ -138,9 +168,9 @@ def search(args: argparse.Namespace) -> None:
     if not args.summary_only:
         if args.threads:
             torch.set_num_threads(args.threads)
-        device = resolve_device(args.device)
+        device = _device(args.device, backend)
         evaluator = ev.BatchEvaluator(cfg, dataset, args.results_dir, snapshot_dir, device, inputs=inputs,
-                                       progress=not args.no_progress)
+                                       progress=not args.no_progress, backend=backend)
         levels = (1,) if args.no_refine or args.level == "1" else (2,) if args.level == "2" else (1, 2)
         opts = WorkerOptions(metric, args.batch, levels, args.refine_top, args.refine_factor,
                              poll=min(max(args.heartbeat / 2, 0.5), 30), heartbeat=args.heartbeat,

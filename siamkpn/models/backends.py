@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 # torch is imported where a model is loaded, so that BACKENDS and check_backend cost nothing (the VOT TraX server
 # checks SIAMKPN_BACKEND before its hello, which goes out before torch is imported)
 
-__all__ = ["BACKENDS", "load_tracker_model", "check_backend", "snapshot_identity", "model_precision"]
+__all__ = ["BACKENDS", "load_tracker_model", "check_backend", "snapshot_identity", "model_precision",
+           "onnx_precision"]
 
 BACKENDS = ("torch", "onnx")
 
@@ -62,12 +63,12 @@ def load_tracker_model(cfg, snapshot: str, device: Optional[Union[str, torch.dev
 def _onnx_model(cfg, folder: str, device, fast: bool):
     import torch
 
-    from siamkpn.models.onnx_backend import OnnxInferenceModel, read_settings, require_onnxruntime
+    from siamkpn.models.onnx_backend import OnnxInferenceModel, require_onnxruntime
 
     require_onnxruntime()
     if device is not None and torch.device(device).type != "cpu":
         raise ValueError(f"backend onnx runs on the CPU (ONNX Runtime's CPU provider); got --device {device}")
-    has_int8 = "track_int8" in read_settings(folder).get("files", {})
+    has_int8 = onnx_precision(folder, True) == "int8"
     if not fast:
         reason = "exact mode: float32 graphs"
     elif has_int8:
@@ -100,3 +101,11 @@ def model_precision(model) -> str:
     if getattr(model, "int8", False):
         return "int8"
     return str(getattr(model, "dtype", "float32")).replace("torch.", "")
+
+
+def onnx_precision(folder: str, fast: bool) -> str:
+    """What the onnx backend computes in for an export folder, without loading it: 'int8' in fast mode when the
+    folder has an int8 track graph, else 'float32' (ExportFolderError for a folder that is not a finished export)."""
+    from siamkpn.models.onnx_backend import read_settings
+
+    return "int8" if fast and "track_int8" in read_settings(folder).get("files", {}) else "float32"
