@@ -71,3 +71,13 @@ def test_fast_mode_accuracy_paired_error_is_the_standard_error_of_per_video_diff
     assert paired_error(shifted, exact) == pytest.approx(expected)
     assert paired_error({v: x + 0.02 for v, x in exact.items()}, exact) == pytest.approx(0.0, abs=1e-12)
     assert paired_error({"a": 0.1}, {"a": 0.2}) != paired_error({"a": 0.1}, {"a": 0.2})  # NaN: one video
+
+
+def test_fast_mode_accuracy_jackknife_matches_the_standard_error_for_a_mean():
+    bench = _load("fast_mode_accuracy")
+    per_video = {"a": 0.03, "b": -0.01, "c": 0.02, "d": 0.0}
+    videos = list(per_video)
+    jack = bench.jackknife_error(lambda subset: sum(per_video[v] for v in subset) / len(subset), videos)
+    assert jack == pytest.approx(bench.paired_error(per_video, dict.fromkeys(per_video, 0.0)))
+    assert bench.jackknife_error(lambda subset: 1.0, videos) == 0.0
+    assert bench.jackknife_error(lambda subset: 1.0, ["a"]) != bench.jackknife_error(lambda subset: 1.0, ["a"])

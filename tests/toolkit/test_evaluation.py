@@ -311,3 +311,20 @@ def test_got10k_ao_on_disk(tmp_path):
     report = evaluate(dataset, ["Trk"], progress=False)["Trk"]
     # s1: 9 visible frames after the first at IoU 1; s2: 11 frames half a box off, IoU 1/3
     assert report["metrics"] == pytest.approx({"ao": (9 + 11 / 3) / 20, "sr50": 9 / 20, "sr75": 9 / 20})
+
+
+def test_eao_over_a_subset_of_videos_equals_eao_without_the_others_results(eval_fixture_dir, tmp_path):
+    """eval_curves(videos=...) (the leave-one-out sets of benchmarks/fast_mode_accuracy.py's jackknife) scores
+    exactly what a results folder holding only those videos scores."""
+    full = _dataset(eval_fixture_dir, "vot", "json")
+    videos = [video.name for video in full]
+    dropped, kept = videos[0], videos[1:]
+    shutil.copytree(eval_fixture_dir / "results" / "VOT2018", tmp_path / "VOT2018")
+    shutil.rmtree(tmp_path / "VOT2018" / "TrkMid" / "baseline" / dropped)
+    partial = _dataset(eval_fixture_dir, "vot", "json", results=tmp_path / "VOT2018")
+    with pytest.warns(MissingResultWarning):
+        want = EAOBenchmark(partial).eval_curves("TrkMid")["all"]
+    got = EAOBenchmark(full).eval_curves("TrkMid", videos=kept)["all"]
+    assert got["eao"] == pytest.approx(want["eao"], abs=1e-12)
+    np.testing.assert_array_equal(got["curve"], want["curve"])
+    assert got["eao"] != pytest.approx(EAOBenchmark(full).eval_curves("TrkMid")["all"]["eao"], abs=1e-6)

@@ -116,9 +116,13 @@ class EAOBenchmark:
         self.tags = list(tags)
         self.low, self.high = interval if interval is not None else eao_interval(dataset.name)
 
-    def eval_curves(self, tracker: str) -> Dict[str, Dict[str, object]]:
-        """{tag: {'eao': float, 'curve': float32 array}} for one tracker."""
+    def eval_curves(self, tracker: str, videos: Optional[Iterable[str]] = None) -> Dict[str, Dict[str, object]]:
+        """{tag: {'eao': float, 'curve': float32 array}} for one tracker (over `videos` only, when given: e.g. the
+        leave-one-out sets of a jackknife)."""
         runs = tracker_overlaps(self.dataset, tracker)
+        if videos is not None:
+            keep = set(videos)
+            runs = {name: video_runs for name, video_runs in runs.items() if name in keep}
         overlaps, failures, run_tags, run_lengths = [], [], [], []
         n_runs = 0
         for name, video_runs in runs.items():
