@@ -72,8 +72,8 @@ def _onnx_model(cfg, folder: str, device, fast: bool):
     if not fast:
         reason = "exact mode: float32 graphs"
     elif has_int8:
-        # chosen because the folder was exported with --int8: int8 is the largest CPU lever, but not free (quick-start
-        # model, 20 held-out OTB-style videos: success AUC -0.012, over the 0.005 budget; EAO within it)
+        # chosen because the folder was exported with --int8: the largest CPU lever; on the make-quickstart model its
+        # AUC / EAO differences from exact stayed within the videos' noise (README, Performance), not proven <= 0.005
         reason = ("fast mode: int8 track graph (the folder has one; the largest CPU speed-up, but measure its accuracy "
                   "on your model: benchmarks/fast_mode_accuracy.py --paths onnx_int8)")
     else:
