@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -115,23 +115,34 @@ def paired_error(per_video: Dict[str, float], exact: Dict[str, float]) -> float:
 def jackknife_error(statistic: Callable[[List[str]], float], videos: List[str]) -> float:
     """Leave-one-video-out jackknife standard error of `statistic(videos)` (NaN below 2 videos); for a mean over
     videos it equals the usual standard error, and it also covers pooled figures such as EAO."""
-    n = len(videos)
-    if n < 2:
-        return float("nan")
-    values = np.array([statistic(videos[:i] + videos[i + 1:]) for i in range(n)])
-    return float(np.sqrt((n - 1) / n * ((values - values.mean()) ** 2).sum()))
+    return jackknife_spread([statistic(videos[:i] + videos[i + 1:]) for i in range(len(videos))])
 
 
-def difference_error(dataset, path: str) -> float:
-    """Standard error over videos of `path`'s headline difference from exact (paired: both on the same videos)."""
+def jackknife_spread(leave_one_out: Sequence[float]) -> float:
+    """The jackknife standard error from a statistic's leave-one-out values (NaN below 2)."""
+    values, n = np.asarray(leave_one_out, np.float64), len(leave_one_out)
+    return float(np.sqrt((n - 1) / n * ((values - values.mean()) ** 2).sum())) if n > 1 else float("nan")
+
+
+def per_video_statistics(dataset, tracker: str) -> Dict[str, float]:
+    """What the standard error is built from, per video: its success AUC (OTB-style), or the EAO of every video but
+    it (VOT-style: EAO pools its videos, so the jackknife's leave-one-out values)."""
     videos = [video.name for video in dataset]
     if results.result_kind(dataset.name) == "ope":
-        auc = OPEBenchmark(dataset).eval_curves
-        return paired_error({v: float(c["success"].mean()) for v, c in auc(path).items()},
-                            {v: float(c["success"].mean()) for v, c in auc("exact").items()})
+        return {v: float(c["success"].mean()) for v, c in OPEBenchmark(dataset).eval_curves(tracker).items()}
+    if len(videos) < 2:  # no leave-one-out set to score
+        return {}
     eao = EAOBenchmark(dataset)
-    return jackknife_error(lambda subset: eao.eval_curves(path, subset)["all"]["eao"]
-                           - eao.eval_curves("exact", subset)["all"]["eao"], videos)
+    return {v: eao.eval_curves(tracker, videos[:i] + videos[i + 1:])["all"]["eao"] for i, v in enumerate(videos)}
+
+
+def difference_error(dataset, path: str, exact: Dict[str, float]) -> float:
+    """Standard error over videos of `path`'s headline difference from exact, paired on the same videos; `exact`
+    is `per_video_statistics(dataset, "exact")`, computed once per benchmark."""
+    mine = per_video_statistics(dataset, path)
+    if results.result_kind(dataset.name) == "ope":
+        return paired_error(mine, exact)
+    return jackknife_spread([mine[v] - exact[v] for v in exact])
 
 
 def onnx_folder(args, model, cfg, tmp: str) -> str:
@@ -191,11 +202,12 @@ def main(argv=None) -> int:
             videos = len(DatasetFactory.create_dataset(name, str(data / name), load_img=False).videos)
             dataset = scored["exact"][2]
             dataset.set_tracker(str(Path(tmp) / "results" / name), list(paths))
+            exact_stats = per_video_statistics(dataset, "exact")
             for path, (metrics, fps, _) in scored.items():
                 diff = abs(metrics[metric] - scored["exact"][0][metric])
                 if path != "exact":
                     worst[path] = max(worst.get(path, 0.0), diff)
-                se = difference_error(dataset, path) if path != "exact" else float("nan")
+                se = difference_error(dataset, path, exact_stats) if path != "exact" else float("nan")
                 rows.append((name, videos, path, metric, metrics[metric], diff, se, fps, fps / scored["exact"][1]))
         print(f"\n{'benchmark':10s} {'videos':>6s} {'path':10s} {'metric':12s} {'value':>8s} {'|diff|':>8s} "
               f"{'+-SE':>7s} {'budget':>6s} {'frames/s':>9s} {'x exact':>8s}")

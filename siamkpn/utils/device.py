@@ -30,8 +30,9 @@ _CPUINFO_NAMES = {"avx2": "avx2", "avx512_f": "avx512f", "avx512_bw": "avx512bw"
 _AVX2 = frozenset({"avx2", "fma"})
 _AVX512 = _AVX2 | {"avx512f", "avx512bw"}
 _VNNI = {"avx512_vnni", "avx_vnni"}
-# oneDNN ISA name (ONEDNN_MAX_CPU_ISA) -> the flags oneDNN may use at that cap; names not listed cap nothing
+# the flags a oneDNN ISA cap can take away (the others, e.g. sse2, stay whatever the cap)
 _CAPPABLE = _AVX512 | _VNNI | {"avx512_bf16", "amx_tile", "amx_bf16", "amx_int8", "avx512_fp16"}
+# oneDNN ISA name (ONEDNN_MAX_CPU_ISA) -> the flags oneDNN may use at that cap; names not listed cap nothing
 _ONEDNN_ISA_FLAGS = {
     "SSE41": frozenset(), "AVX": frozenset(), "AVX2": _AVX2, "AVX2_VNNI": _AVX2 | {"avx_vnni"},
     "AVX2_VNNI_2": _AVX2 | {"avx_vnni"}, "AVX512_CORE": _AVX512, "AVX512_CORE_VNNI": _AVX512 | _VNNI,
@@ -39,11 +40,17 @@ _ONEDNN_ISA_FLAGS = {
 }
 
 
-def onednn_isa_cap(environ: Optional[Dict[str, str]] = None) -> Optional[str]:
-    """The ISA cap set by ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA when it drops anything, else None."""
-    environ = os.environ if environ is None else environ
-    value = (environ.get("ONEDNN_MAX_CPU_ISA") or environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+def _known_cap(value: Optional[str]) -> Optional[str]:
+    """`value` as a oneDNN ISA name that caps something (upper case), or None (unset, ALL, AMX levels, unknown)."""
+    value = (value or "").strip().upper()
     return value if value in _ONEDNN_ISA_FLAGS else None
+
+
+def onednn_isa_cap(environ: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """The ISA cap set by ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA when it is one below the widest levels, else None
+    (whether it drops any flag depends on the CPU: see `capability_from_flags`)."""
+    environ = os.environ if environ is None else environ
+    return _known_cap(environ.get("ONEDNN_MAX_CPU_ISA") or environ.get("DNNL_MAX_CPU_ISA"))
 
 
 @dataclass(frozen=True)
@@ -149,7 +156,7 @@ def capability_from_flags(flags: Iterable[str], name: str = "CPU", source: str =
     """A CpuCapability from /proc/cpuinfo-style flags (for tests and for machines described elsewhere), with the
     flags above oneDNN's ISA cap `isa_cap` (a ONEDNN_MAX_CPU_ISA value) dropped."""
     flags = frozenset(flags)
-    cap = isa_cap.upper() if isa_cap and isa_cap.upper() in _ONEDNN_ISA_FLAGS else None
+    cap = _known_cap(isa_cap)
     if cap is not None:
         allowed = _ONEDNN_ISA_FLAGS[cap]
         capped = frozenset(f for f in flags if f in allowed or f not in _CAPPABLE)
