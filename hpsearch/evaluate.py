@@ -20,6 +20,8 @@ from tqdm import tqdm
 
 from hpsearch.grid import Point
 from hpsearch.inputs import SearchInputs, check_result_folder
+from siamkpn.config import check_cfg
+from siamkpn.config_rules import search_region_problem
 from siamkpn.models.backends import check_backend, load_tracker_model, onnx_precision
 from siamkpn.tracker.siamkpn_tracker import BatchSiamKPNTracker
 from toolkit import results
@@ -112,7 +114,7 @@ def check_search_regions(cfg: Any, regions: Iterable[Optional[int]], backend: st
     backend onnx it must be the INSTANCE_SIZE the graphs were exported with (their input size is fixed)."""
     ex, stride = int(cfg.TRACK.EXEMPLAR_SIZE), int(cfg.TRAIN.STRIDE)
     regions = list(regions)
-    bad = [r for r in regions if r is not None and (r <= ex or (r - ex) % stride)]
+    bad = [r for r in regions if r is not None and search_region_problem(r, ex, stride)]
     if bad:
         raise ValueError(f"--search-region values must exceed TRACK.EXEMPLAR_SIZE ({ex}) by a multiple of "
                          f"TRAIN.STRIDE ({stride}); not valid: {bad}")
@@ -132,6 +134,8 @@ def lane_cfg(cfg: Any, point: Point) -> Any:
     out.TRACK.LR = float(point.lr)
     if point.search_region is not None:
         out.TRACK.INSTANCE_SIZE = int(point.search_region)
+    check_cfg(out, overridden=[f"TRACK.{key}" for key in ("PENALTY_K", "WINDOW_INFLUENCE", "LR", "INSTANCE_SIZE")],
+              by=f"search point {point.name}")
     out.freeze()
     return out
 
@@ -184,7 +188,7 @@ class BatchEvaluator:
             raise ValueError(f"a batch must share one snapshot epoch and search region, got {sorted(groups, key=str)}")
         if self.inputs is not None:
             for p in points:
-                folder = Path(self.results_dir) / self.dataset.name / p.name
+                folder = results.tracker_folder(self.results_dir, self.dataset.name, p.name)
                 files = [f for v in self.dataset for f in results.result_files(folder, v.name, self.kind).values()]
                 check_result_folder(str(folder), self.inputs.folder_record(p.epoch), files)
         model = self.model(points[0].epoch)

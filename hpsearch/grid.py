@@ -10,15 +10,18 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["PARAMS", "BOUNDS", "DECIMALS", "Point", "SearchSpace", "parse_range", "parse_int_range", "format_value"]
+from siamkpn.config_rules import TRACK_RANGES
+
+__all__ = ["PARAMS", "BOUNDS", "DECIMALS", "Point", "SearchSpace", "parse_range", "parse_int_range", "format_value",
+           "range_count", "int_range_count", "refine_count"]
 
 PARAMS = ("penalty_k", "window_influence", "lr")
-# Values a refinement step may reach: window influence and lr are mixing weights in [0, 1].
-BOUNDS = {"penalty_k": (0.0, math.inf), "window_influence": (0.0, 1.0), "lr": (0.0, 1.0)}
+# Values a refinement step may reach: the config's ranges of TRACK.PENALTY_K, WINDOW_INFLUENCE and LR (one rule).
+BOUNDS = {p: (TRACK_RANGES[p.upper()].low, TRACK_RANGES[p.upper()].high) for p in PARAMS}
 DECIMALS = 6  # grid values are rounded to this many decimals (no float noise in names or keys)
 _SHORT = {"penalty_k": "pk", "window_influence": "wi", "lr": "lr"}
 
@@ -83,12 +86,8 @@ def _split(text: str, flag: str) -> List[str]:
     return parts
 
 
-def parse_range(text: str, flag: str = "range", bounds: Optional[Tuple[float, float]] = None) -> List[float]:
-    """'start,stop,step' -> the values of numpy.arange(start, stop, step), rounded; 'v' -> [v].
-
-    The stop stays exclusive even where float noise would make arange reach it (0.3,0.8,0.1 ends at 0.7).
-    With `bounds` (low, high), every value must lie in [low, high] (e.g. BOUNDS[param]).
-    """
+def _numbers(text: str, flag: str) -> List[float]:
+    """'start,stop,step' or 'v' as finite floats (the one reading of a float range)."""
     parts = _split(text, flag)
     try:
         nums = [float(v) for v in parts]
@@ -96,6 +95,16 @@ def parse_range(text: str, flag: str = "range", bounds: Optional[Tuple[float, fl
         raise ValueError(f"{flag}: not numbers: {text!r}") from None
     if not all(math.isfinite(v) for v in nums):
         raise ValueError(f"{flag}: values must be finite, got {text!r}")
+    return nums
+
+
+def parse_range(text: str, flag: str = "range", bounds: Optional[Tuple[float, float]] = None) -> List[float]:
+    """'start,stop,step' -> the values of numpy.arange(start, stop, step), rounded; 'v' -> [v].
+
+    The stop stays exclusive even where float noise would make arange reach it (0.3,0.8,0.1 ends at 0.7).
+    With `bounds` (low, high), every value must lie in [low, high] (e.g. BOUNDS[param]).
+    """
+    nums = _numbers(text, flag)
     if len(nums) == 1:
         values = [round(nums[0], DECIMALS)]
     else:
@@ -116,21 +125,70 @@ def parse_range(text: str, flag: str = "range", bounds: Optional[Tuple[float, fl
     return values
 
 
-def parse_int_range(text: str, flag: str = "range") -> List[int]:
-    """'start,stop,step' of integers -> list(range(start, stop, step)); 'v' -> [v]."""
+def _int_range(text: str, flag: str) -> range:
+    """'start,stop,step' of integers -> range(start, stop, step); 'v' -> range(v, v + 1); nothing is made."""
     parts = _split(text, flag)
     try:
         nums = [int(v) for v in parts]
     except ValueError:
         raise ValueError(f"{flag}: expected integers, got {text!r}") from None
     if len(nums) == 1:
-        return nums
+        return range(nums[0], nums[0] + 1)
     if nums[2] <= 0:
         raise ValueError(f"{flag}: step must be positive, got {text!r}")
-    values = list(range(*nums))
+    values = range(*nums)
     if not values:
         raise ValueError(f"{flag}: the range {text!r} is empty (start must be below stop)")
     return values
+
+
+def parse_int_range(text: str, flag: str = "range") -> List[int]:
+    """'start,stop,step' of integers -> list(range(start, stop, step)); 'v' -> [v]."""
+    return list(_int_range(text, flag))
+
+
+def range_count(text: str, flag: str = "range") -> int:
+    """How many values parse_range(text) gives, counted without making them (a grid is sized before it is built).
+
+    numpy.arange(start, stop, step) has ceil((stop - start) / step) values: start, start + step, then start + i * d
+    with d = (start + step) - start, as numpy fills them. Rounded to DECIMALS they never decrease, so the ones left
+    below the exclusive stop are found by bisection; a step under 10**-DECIMALS merges neighbours, and then every
+    rounded value between the first and the last occurs. Raises parse_range's errors except the bounds check.
+    """
+    nums = _numbers(text, flag)
+    if len(nums) == 1:
+        return 1
+    start, stop, step = nums
+    if step <= 0:
+        raise ValueError(f"{flag}: step must be positive, got {text!r}")
+    quotient = (stop - start) / step
+    if not math.isfinite(quotient):
+        raise ValueError(f"{flag}: the range {text!r} has too many values to count")
+    n, d, stop_r = max(0, math.ceil(quotient)), (start + step) - start, round(stop, DECIMALS)
+
+    def value(i: int) -> float:
+        return round(start + step if i == 1 else start + i * d, DECIMALS)
+
+    lo, hi = 0, n  # the first index whose rounded value reaches the stop
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if value(mid) < stop_r else (lo, mid)
+    if lo == 0:
+        raise ValueError(f"{flag}: the range {text!r} is empty (start must be below stop)")
+    if d * 10 ** DECIMALS >= 1:
+        return lo
+    return round((value(lo - 1) - value(0)) * 10 ** DECIMALS) + 1
+
+
+def int_range_count(text: str, flag: str = "range") -> int:
+    """How many values parse_int_range(text) gives (len of a range object: nothing is made)."""
+    return len(_int_range(text, flag))
+
+
+def refine_count(centres: int, refined_params: int) -> int:
+    """At most how many level-2 points `centres` centres give when `refined_params` parameters have several values
+    (each centre's -h/0/+h neighbours, the centre itself excluded)."""
+    return centres * (3 ** refined_params - 1)
 
 
 def _step(values: Sequence[float]) -> Optional[float]:
@@ -158,10 +216,18 @@ class SearchSpace:
         for p in PARAMS:
             setattr(self, p, sorted({round(float(v), DECIMALS) for v in getattr(self, p)}))
 
-    def level1(self) -> List[Point]:
-        """The coarse grid, epoch-major (one snapshot's points are contiguous)."""
+    def size(self) -> int:
+        """The number of level-1 points (without making them)."""
+        return math.prod(len(getattr(self, name)) for name in ("epochs", "search_region", *PARAMS))
+
+    def iter_level1(self) -> Iterator[Point]:
+        """The coarse grid one point at a time, epoch-major (one snapshot's points are contiguous)."""
         combos = itertools.product(self.epochs, self.search_region, self.penalty_k, self.window_influence, self.lr)
-        return [Point(e, pk, wi, lr, sr) for e, sr, pk, wi, lr in combos]
+        return (Point(e, pk, wi, lr, sr) for e, sr, pk, wi, lr in combos)
+
+    def level1(self) -> List[Point]:
+        """The coarse grid as a list (for small grids; the search enumerates :meth:`iter_level1`)."""
+        return list(self.iter_level1())
 
     def steps(self) -> Dict[str, Optional[float]]:
         """Level-1 spacing per parameter (None where the parameter has a single value: not refined)."""

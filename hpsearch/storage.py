@@ -17,8 +17,8 @@ import optuna
 
 from hpsearch.notice import Notices
 
-__all__ = ["StorageError", "LOCK_STEP_S", "NOTICES", "default_storage_url", "shown_url", "open_storage",
-           "storage_errors", "retry_storage", "retry_race"]
+__all__ = ["StorageError", "StorageFullError", "LOCK_STEP_S", "NOTICES", "default_storage_url", "shown_url",
+           "open_storage", "storage_errors", "disk_full_errors", "retry_storage", "retry_race"]
 
 T = TypeVar("T")
 LOCK_STEP_S = 2.0  # SQLite's own busy wait per attempt; between attempts the worker says what it waits for
@@ -42,6 +42,12 @@ class StorageError(RuntimeError):
     """The study database cannot be opened or used (corrupt file, unwritable path, server unreachable)."""
 
     exit_code = 2  # bad input for a command line: the --storage / --results-dir given
+
+
+class StorageFullError(StorageError):
+    """The study database could not be written: its disk is full."""
+
+    exit_code = 1  # a failure while running, not bad input
 
 
 def default_storage_url(results_dir: str, dataset: str) -> str:
@@ -104,10 +110,22 @@ def _locked(err: BaseException) -> bool:
     return any("database is locked" in m or "database is busy" in m for m in _messages(err))
 
 
+# SQLite's SQLITE_FULL, and ENOSPC as the OS (or a server database) words it. optuna wraps either in a
+# StorageInternalError saying "This typically happens due to invalid data in the commit, e.g. exceeding max length".
+_FULL = ("database or disk is full", "No space left on device")
+
+
+def _disk_full(err: BaseException) -> bool:
+    return any(f in m for m in _messages(err) for f in _FULL)
+
+
 def _reason(err: BaseException, url: str) -> str:
     """One line on why the database at `url` cannot be used."""
     path = _sqlite_path(url)
     text = " | ".join(_messages(err))
+    if _disk_full(err):
+        return f"cannot write the study database {path or shown_url(url)}: No space left on device (database or " \
+               "disk is full)"
     if path and "file is not a database" in text:
         return f"{path} is not a SQLite database (damaged, or another kind of file); move it away or choose " \
                "another --storage or --results-dir"
@@ -130,7 +148,21 @@ def storage_errors(url: str) -> Iterator[None]:
     try:
         yield
     except (SQLAlchemyError, sqlite3.Error, optuna.exceptions.StorageInternalError, ImportError) as err:
-        raise StorageError(_reason(err, url)) from err
+        raise (StorageFullError if _disk_full(err) else StorageError)(_reason(err, url)) from err
+
+
+@contextlib.contextmanager
+def disk_full_errors(url: str) -> Iterator[None]:
+    """Turn a full disk met while writing the study database at `url` into one StorageFullError naming it (exit 1);
+    every other error passes unchanged."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (SQLAlchemyError, sqlite3.Error, optuna.exceptions.StorageInternalError) as err:
+        if not _disk_full(err):
+            raise
+        raise StorageFullError(_reason(err, url)) from err
 
 
 def wait_for_lock(fn: Callable[[], T], path: str, timeout: float, notices: Notices) -> T:
@@ -208,12 +240,13 @@ def open_storage(url: str, heartbeat_interval: int = 60, grace_period: Optional[
 
 
 def retry_storage(fn: Callable[[], T], attempts: int = 8) -> T:
-    """Call fn, retrying the transient errors a busy shared database gives (races between workers)."""
+    """Call fn, retrying the transient errors a busy shared database gives (races between workers); a full disk is
+    not transient and is raised at once."""
     for i in range(attempts):
         try:
             return fn()
-        except optuna.exceptions.StorageInternalError:
-            if i == attempts - 1:
+        except optuna.exceptions.StorageInternalError as err:
+            if i == attempts - 1 or _disk_full(err):
                 raise
             time.sleep(0.05 * 2 ** i * (1 + random.random()))
     raise AssertionError("unreachable")

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
+from tqdm import tqdm
 
 from hpsearch.grid import Point
 from hpsearch.inputs import record_study_inputs
@@ -28,6 +29,7 @@ __all__ = ["Claim", "Heartbeat", "default_storage_url", "open_storage", "open_st
            "LIVE_STATES"]
 
 LIVE_STATES = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+ENQUEUE_BAR_MIN = 500  # points from which enqueueing shows a progress bar (about 10 s at 40-80 trials/s)
 
 
 def open_study(storage: optuna.storages.RDBStorage, study_name: str, attrs: Dict[str, Any]) -> optuna.Study:
@@ -60,9 +62,17 @@ def _distributions(point: Point) -> Dict[str, Any]:
             for name, v in point.params().items()}
 
 
-def enqueue_missing(study: optuna.Study, points: Iterable[Point], level: int) -> int:
-    """Enqueue (as WAITING trials) every point without a WAITING, RUNNING or COMPLETE trial; returns the count."""
+def enqueue_missing(study: optuna.Study, points: Iterable[Point], level: int, total: Optional[int] = None,
+                    progress: bool = False) -> int:
+    """Enqueue (as WAITING trials) every point without a WAITING, RUNNING or COMPLETE trial; returns the count.
+
+    `points` is consumed one at a time (a generator is never made into a list); with `progress` and a `total` of
+    at least ENQUEUE_BAR_MIN points, a progress bar shows the enqueueing (one database transaction per trial).
+    """
     live = {t.user_attrs["key"] for t in keyed_trials(study, LIVE_STATES)}
+    shown = progress and total is not None and total >= ENQUEUE_BAR_MIN
+    points = tqdm(points, total=total, desc=f"enqueueing level {level}", unit="cfg", disable=not shown,
+                  dynamic_ncols=True, leave=False)
     added = 0
     for p in points:
         if p.name in live:

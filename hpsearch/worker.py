@@ -118,8 +118,11 @@ def _evaluate(study: optuna.Study, claims: List[Claim], evaluate: Evaluate, opts
     try:
         results = evaluate([c.point for c in claims])
     except BaseException as e:
-        for c in claims:
-            tell_failure(study, c, f"{type(e).__name__}: {e}", heartbeat)
+        try:
+            for c in claims:
+                tell_failure(study, c, f"{type(e).__name__}: {e}", heartbeat)
+        except Exception:  # noqa: BLE001 - e.g. the same full disk: the evaluation's error (naming its file) is the
+            pass  # one to report; the untold claims go stale and are retried by the next run
         stats.failed += len(claims)
         raise
     for c in claims:
@@ -140,13 +143,13 @@ def run_worker(study: optuna.Study, space: SearchSpace, evaluate: Evaluate, opts
                heartbeat: Heartbeat) -> WorkerStats:
     """Work on the search until every point of it is settled; returns this worker's statistics."""
     stats = WorkerStats()
-    level1 = space.level1()
-    keys1 = {p.name for p in level1}
+    keys1 = {p.name for p in space.iter_level1()}  # names only: the grid itself is enumerated, never held
     keys2: set = set()
     if 1 in opts.levels:
-        stats.enqueued[1] = enqueue_missing(study, level1, level=1)
+        stats.enqueued[1] = enqueue_missing(study, space.iter_level1(), level=1, total=len(keys1),
+                                            progress=opts.progress)
     refined = 2 not in opts.levels
-    bar = tqdm(total=len(level1), desc="hp search", unit="cfg", disable=not opts.progress, dynamic_ncols=True)
+    bar = tqdm(total=len(keys1), desc="hp search", unit="cfg", disable=not opts.progress, dynamic_ncols=True)
     bar.update(sum(1 for s in _states(study, keys1).values() if TrialState.COMPLETE in s))
     while True:
         claims = claim_batch(study, opts.batch, opts.levels, heartbeat)
@@ -175,7 +178,7 @@ def run_worker(study: optuna.Study, space: SearchSpace, evaluate: Evaluate, opts
             centres = best_points(study, sorted(keys1), opts.refine_top)
             level2 = space.refine(centres, opts.refine_factor)
             keys2 = {p.name for p in level2}
-            stats.enqueued[2] = enqueue_missing(study, level2, level=2)
+            stats.enqueued[2] = enqueue_missing(study, level2, level=2, total=len(level2), progress=opts.progress)
             bar.reset(total=len(level2))
             bar.set_description("hp search (level 2)")
             bar.update(sum(1 for s in _states(study, keys2).values() if TrialState.COMPLETE in s))

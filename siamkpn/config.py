@@ -2,23 +2,25 @@
 
 The defaults are data, never a global that code reads: `get_cfg()` returns an independent copy and
 every constructor takes the cfg (or sub-node) it needs, so several configs can live in one process.
-Unknown keys in a yaml file are an error naming the key and the file (typos must not pass silently).
+Unknown keys in a yaml file are an error naming the key and the file (typos must not pass silently), and so is
+a value outside its range (`siamkpn.config_rules`), checked once every override is merged.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import warnings
-from typing import Optional, Sequence
+from typing import Collection, Optional, Sequence
 
 from yacs.config import CfgNode as CN
 
-__all__ = ["get_cfg", "load_cfg", "ConfigError", "CompatKeyWarning", "COMPAT_ONLY_KEYS", "TRAINING_SETS"]
+from siamkpn.config_rules import TRAINING_SETS, config_problems
+
+__all__ = ["get_cfg", "load_cfg", "check_cfg", "ConfigError", "CompatKeyWarning", "COMPAT_ONLY_KEYS",
+           "TRAINING_SETS"]
 
 # A config is yaml data; yacs would run any other (.py) file as Python code.
 CONFIG_SUFFIXES = (".yaml", ".yml")
-# Training sub-datasets known to DATASET (pysot's prepared crop511 + json layout each).
-TRAINING_SETS = ("VID", "YOUTUBEBB", "COCO", "DET", "GOT10K", "LASOT", "TRANET", "SYNTH")
 
 
 # Keys accepted only so that the published configs load unchanged: nothing in this codebase reads them.
@@ -118,6 +120,9 @@ def _defaults() -> CN:
     # A finite total loss above this logs a warning (first time per epoch, then a count at the epoch's end):
     # training starts below ~1e3 (focal heat-map loss of an untrained head) and falls from there.
     _C.TRAIN.HUGE_LOSS = 1e4
+    # The published step rule (pysot's is_valid_number): a step whose loss is above HUGE_LOSS is skipped like a
+    # non-finite one (counted in MAX_BAD_STEPS / MAX_BAD_FRACTION, logged). False: train on it with the warning.
+    _C.TRAIN.SKIP_HUGE_LOSS = True
     # bfloat16 autocast for the forward pass and losses (GPUs; CPUs with native bf16), and channels-last
     # memory for model and images. Off by default: the published numbers were trained in float32.
     _C.TRAIN.AMP = False
@@ -288,8 +293,17 @@ def _is_published(path: str) -> bool:
         return hashlib.sha256(f.read()).hexdigest() in PUBLISHED_CONFIG_SHA256
 
 
+def check_cfg(cfg: CN, source: str = "", overridden: Collection[str] = (), by: str = "--opts") -> None:
+    """ConfigError naming every value outside its range or relation (`siamkpn.config_rules`), with `source` (the
+    config file) and, for keys in `overridden`, that they came from `by`."""
+    problems = config_problems(cfg, lambda key: f" (from {by})" if key in overridden else "")
+    if problems:
+        where = f"config {source}: " if source else ""
+        raise ConfigError(where + "; ".join(problems))
+
+
 def load_cfg(path: Optional[str] = None, opts: Optional[Sequence[str]] = None, freeze: bool = False) -> CN:
-    """Defaults, then the yaml file at `path`, then `KEY VALUE` overrides from `opts`."""
+    """Defaults, then the yaml file at `path`, then `KEY VALUE` overrides from `opts`; then every range checked."""
     cfg = get_cfg()
     if path:
         if not os.path.isfile(path):
@@ -301,6 +315,9 @@ def load_cfg(path: Optional[str] = None, opts: Optional[Sequence[str]] = None, f
                 loaded = CN.load_cfg(f)
             except Exception as err:  # yaml syntax errors carry line numbers
                 raise ConfigError(f"cannot parse config {path}: {err}") from None
+        if not loaded:
+            raise ConfigError(f"config file {path} is empty: it must set the model (BACKBONE, ADJUST, KPN), e.g. "
+                              "copy experiments/siamkpn_quickstart/config.yaml")
         _merge_checked(cfg, loaded, path)
         if not _is_published(path):
             _warn_compat_keys(loaded, path)
@@ -319,6 +336,7 @@ def load_cfg(path: Optional[str] = None, opts: Optional[Sequence[str]] = None, f
             cursor[parts[-1]] = CN._decode_cfg_value(raw)  # yaml/literal parsing, as yacs' merge_from_list
             _merge_checked(cfg, override, "--opts")
             _warn_compat_keys(override, "--opts")
+    check_cfg(cfg, path or "", opts[0::2] if opts else ())
     if freeze:
         cfg.freeze()
     return cfg

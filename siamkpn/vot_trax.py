@@ -36,6 +36,9 @@ ENV_VARS = ("SIAMKPN_CONFIG", "SIAMKPN_SNAPSHOT", "SIAMKPN_DEVICE", "SIAMKPN_THR
             "SIAMKPN_BACKEND")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 _INSTALL_HINT = "pip install 'siamkpn[vot]' (PyPI package vot-trax) into the interpreter trackers.ini names"
+_BY_HAND = ("python -m siamkpn.vot_trax is the TraX server that the VOT toolkit starts (from the trackers.ini that "
+            "siamkpn-vot-integration writes) and talks to over stdin/stdout; {why}. To try it by hand, run `vot test "
+            "--workspace WORKSPACE NAME` in the toolkit's environment (docs/VOT.md, section 2)")
 
 
 @dataclass(frozen=True)
@@ -187,31 +190,59 @@ def _image_path(images: Mapping[str, Any]) -> str:
     return image.path()
 
 
+def _client_is_a_terminal(environ: Mapping[str, str]) -> bool:
+    """True when libtrax would read its client from a terminal: no TRAX_SOCKET, and stdin (or the descriptor in
+    TRAX_IN) is a TTY. The toolkit always connects a pipe or a socket, so this is a person who started it by hand."""
+    if environ.get("TRAX_SOCKET"):
+        return False
+    fd = environ.get("TRAX_IN", "")
+    try:
+        return os.isatty(int(fd) if fd.isdigit() else 0)
+    except OSError:
+        return False
+
+
+def _reply(server: Any, session: TraxTrackerSession, request: Any, trax: Any) -> None:
+    """Answer one initialize or frame request."""
+    from toolkit.datasets.video import read_image
+
+    img = read_image(_image_path(request.image))
+    if request.type == "initialize":
+        if not request.objects:
+            raise ValueError("initialize request without a region")
+        x, y, w, h = session.initialize(img, _region_values(request.objects[0][0]))
+        server.status([(trax.Rectangle.create(x, y, w, h), {})])
+    else:
+        (x, y, w, h), score = session.frame(img)
+        server.status([(trax.Rectangle.create(x, y, w, h), {"confidence": score})])
+
+
 def serve(settings: TraxSettings, build: Callable[[TraxSettings], TraxTrackerSession] = build_session) -> None:
-    """Run the TraX loop until the client quits (hello first, then the model load, then requests)."""
+    """Run the TraX loop until the client quits (hello first, then the model load, then requests).
+
+    Started by hand (stdin a terminal, or nothing that speaks TraX on it) it is a UsageError saying who starts it.
+    """
     try:
         import trax
     except ImportError as err:
         raise UsageError(f"the TraX bindings are missing ({err}): {_INSTALL_HINT}") from None
-    from toolkit.datasets.video import read_image
-
+    if _client_is_a_terminal(os.environ):  # before the hello, torch and the model
+        raise UsageError(_BY_HAND.format(why="here its input is a terminal"))
     server = trax.Server([trax.Region.RECTANGLE, trax.Region.POLYGON], [trax.Image.PATH],
                          tracker_name="SiamKPN", tracker_family="siamese")
+    lost = None
     with server:  # an exception ends the session with its message as the reason the toolkit shows
         session = build(settings)
-        while True:
+        try:
             request = server.wait()
-            if request.type == "quit":
-                break
-            img = read_image(_image_path(request.image))
-            if request.type == "initialize":
-                if not request.objects:
-                    raise ValueError("initialize request without a region")
-                x, y, w, h = session.initialize(img, _region_values(request.objects[0][0]))
-                server.status([(trax.Rectangle.create(x, y, w, h), {})])
-            else:
-                (x, y, w, h), score = session.frame(img)
-                server.status([(trax.Rectangle.create(x, y, w, h), {"confidence": score})])
+        except trax.TraxException as err:  # the first request is not TraX (e.g. input that ended at once)
+            lost = err
+        else:
+            while request.type != "quit":
+                _reply(server, session, request, trax)
+                request = server.wait()
+    if lost is not None:  # raised after the session closed: the server's exit would print a traceback
+        raise UsageError(_BY_HAND.format(why=f"no TraX client answered on its input ({lost})"))
 
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:

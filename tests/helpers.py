@@ -43,8 +43,12 @@ def torch_threads(n: int):
 
 def tool_error(capsys, main, argv, code: int = 2) -> str:
     """Run a tool's ``main(argv)``, check it exited with ``code`` after exactly one ``<tool>: error:`` line on
-    stderr (no traceback), and return that line."""
-    status = main(list(argv))
+    stderr (no traceback), and return that line. A usage error found by argparse ends in SystemExit: its status
+    counts the same."""
+    try:
+        status = main(list(argv))
+    except SystemExit as stop:
+        status = stop.code
     err = capsys.readouterr().err.strip().splitlines()
     assert status == code, (status, err)
     lines = [line for line in err if ": error: " in line]

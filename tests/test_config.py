@@ -101,3 +101,84 @@ def test_compatibility_only_keys_warn_outside_the_published_configs(tmp_path):
     assert set(COMPAT_ONLY_KEYS) == {"META_ARC", "CUDA", "TRAIN.EVAL", "TRACK.UPDATE_LR"}
     with pytest.raises(ConfigError, match="TRAIN.LOG_GRADS"):  # never read, so no longer accepted
         load_cfg(None, ["TRAIN.LOG_GRADS", "True"])
+
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(REPO.glob("experiments/*/config.yaml")) + sorted(
+    (REPO.parent / "shared" / "spec" / "published-configs").glob("*/config.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_every_shipped_config_passes_the_value_rules(path):
+    load_cfg(str(path))
+
+
+def test_the_defaults_pass_the_value_rules():
+    load_cfg(None)
+    assert len(SHIPPED) >= 8  # the quick-start and the seven published configs at least
+
+
+@pytest.mark.parametrize("opts,message", [
+    (["TRACK.INSTANCE_SIZE", "100"], "TRACK.INSTANCE_SIZE = 100 (from --opts) must exceed TRACK.EXEMPLAR_SIZE 127 by "
+                                     "a multiple of TRAIN.STRIDE 8 (nearest: 135)"),
+    (["TRACK.INSTANCE_SIZE", "64"], "TRACK.INSTANCE_SIZE = 64 (from --opts) must exceed"),
+    (["TRACK.INSTANCE_SIZE", "256"], "TRACK.INSTANCE_SIZE = 256 (from --opts) must exceed TRACK.EXEMPLAR_SIZE 127 by "
+                                     "a multiple of TRAIN.STRIDE 8 (nearest: 255 or 263)"),
+    (["TRACK.INSTANCE_SIZE", "160"], "(nearest: 159 or 167)"),
+    (["TRACK.LR", "5"], "TRACK.LR = 5.0 (from --opts) must be in [0, 1]"),
+    (["TRACK.CONTEXT_AMOUNT", "-1"], "TRACK.CONTEXT_AMOUNT = -1.0 (from --opts) must be at least 0"),
+    (["TRAIN.EPOCH", "0"], "TRAIN.EPOCH = 0 (from --opts) must be at least 1"),
+    (["TRAIN.START_EPOCH", "20"], "TRAIN.START_EPOCH = 20 (from --opts) must be below TRAIN.EPOCH 20"),
+    (["TRAIN.BATCH_SIZE", "0"], "TRAIN.BATCH_SIZE = 0 (from --opts) must be at least 1"),
+    (["TRAIN.BASE_LR", "0"], "TRAIN.BASE_LR = 0.0 (from --opts) must be above 0"),
+    (["TRAIN.STACK", "4"], "TRAIN.STACK = 4 (from --opts) must be in [1, 3]"),
+    (["TRAIN.OPTI", "adamw"], "TRAIN.OPTI = 'adamw' (from --opts) must be one of adam, sgd"),
+    (["TRAIN.OUTPUT_SIZE", "25"], "TRAIN.OUTPUT_SIZE = 25 (from --opts) must be (SEARCH_SIZE - EXEMPLAR_SIZE) / "
+                                  "STRIDE + 1 + BASE_SIZE = 31"),
+    (["DATASET.SEARCH.SCALE", "1.0"], "DATASET.SEARCH.SCALE = 1.0 (from --opts) must be in [0, 1)"),
+    (["DATASET.NAMES", "['VID', 'IMAGENET']"], "DATASET.NAMES (from --opts) lists 'IMAGENET'"),
+])
+def test_values_outside_their_range_name_key_value_rule_and_file(tmp_path, opts, message):
+    path = tmp_path / "exp.yaml"
+    path.write_text("TRACK:\n  LR: 0.3\n")
+    with pytest.raises(ConfigError) as err:
+        load_cfg(str(path), opts)
+    assert str(err.value).startswith(f"config {path}: ") and message in str(err.value)
+
+
+def test_a_bad_value_from_the_file_names_the_file_only(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("TRACK:\n  WINDOW_INFLUENCE: 1.5\nTRAIN:\n  EPOCH: 3\n  LR_WARMUP:\n    EPOCH: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_cfg(str(path))
+    assert str(err.value) == f"config {path}: TRACK.WINDOW_INFLUENCE = 1.5 must be in [0, 1]"
+    path.write_text("TRAIN:\n  EPOCH: 3\n  LR_WARMUP:\n    EPOCH: 3\n")
+    with pytest.raises(ConfigError, match=r"TRAIN\.LR_WARMUP\.EPOCH = 3 must be below TRAIN\.EPOCH 3"):
+        load_cfg(str(path))
+    assert load_cfg(str(path), ["TRAIN.LR_WARMUP.WARMUP", "False"]).TRAIN.EPOCH == 3
+
+
+def test_an_empty_config_is_one_error_naming_the_file(tmp_path):
+    for text in ("", "# nothing yet\n"):
+        path = tmp_path / "empty.yaml"
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=rf"config file {path} is empty"):
+            load_cfg(str(path))
+
+
+def test_the_search_and_the_config_share_the_tracker_ranges():
+    """The search's grid bounds are the config's ranges: what one refuses, the other refuses."""
+    from hpsearch.grid import BOUNDS, parse_range
+
+    for param, (low, high) in BOUNDS.items():
+        key = f"TRACK.{param.upper()}"
+        for value in (low, min(high, 7.0)):
+            assert load_cfg(None, [key, str(value)])[key.split(".")[0]][key.split(".")[1]] == value
+            parse_range(str(value), bounds=BOUNDS[param])
+        for value in (low - 0.01, high + 0.01):
+            if value == float("inf"):
+                continue
+            with pytest.raises(ConfigError, match=rf"{key} = "):
+                load_cfg(None, [key, str(value)])
+            with pytest.raises(ValueError):
+                parse_range(str(value), bounds=BOUNDS[param])

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Union
 
-__all__ = ["UnsafeNameError", "check_name", "join_inside"]
+__all__ = ["UnsafeNameError", "check_name", "join_inside", "join_relative"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 _SEPARATORS = ("/", "\\")
@@ -27,7 +27,7 @@ def _problem(name: object) -> str:
     if not isinstance(name, str):
         return f"not a string ({type(name).__name__})"
     if not name.strip():
-        return "empty"
+        return "is empty"
     if "\x00" in name:
         return "holds a NUL character"
     if name in (".", ".."):
@@ -60,3 +60,20 @@ def join_inside(folder: PathLike, name: object, what: str = "name", source: Path
         where = f"{source}: " if str(source) else ""
         raise UnsafeNameError(f"{where}{what} {name!r}: {path} resolves to {target}, outside {base}")
     return path
+
+
+def join_relative(root: PathLike, relative: object, what: str = "path", source: PathLike = "") -> str:
+    """``os.path.join(root, relative)`` for a path from data that may hold sub-folders (a pysot json's
+    ``img_names`` such as ``Basketball/img/0001.jpg``), refused when it leaves ``root``: absolute elsewhere,
+    ``..`` climbing out, or a NUL. Only the text is normalised, never resolved: dataset folders are often
+    symlinked, and reading through a link the user made is fine."""
+    where = f"{source}: " if str(source) else ""
+    if not isinstance(relative, str) or not relative.strip() or "\x00" in relative:
+        raise UnsafeNameError(f"{where}{what} {relative!r} is not a usable path (a non-empty string without NUL)")
+    joined = os.path.join(root, relative)
+    if ".." in relative or os.path.isabs(relative):  # only these can lead out; skip normpath for the rest
+        base = os.path.normpath(os.path.abspath(root))
+        target = os.path.normpath(os.path.abspath(joined))
+        if os.path.commonpath([base, target]) != base:
+            raise UnsafeNameError(f"{where}{what} {relative!r} leads to {target}, outside the dataset root {base}")
+    return joined

@@ -12,10 +12,15 @@ region-library overlap with the ground-truth polygon (bounds = image size) is 0,
 ``skip - 1`` skipped frames and a re-initialisation ``skip`` frames after the failure.
 Per-frame times cover the tracker calls (and the overlap test), not the image read; in a batch a
 call's time is shared equally among the lanes it served.
+
+Inputs that are tracked as given but are likely wrong raise a :class:`TrackingInputWarning` naming the video,
+the frame and its file, once per video for each kind: an init box (first frame or a VOT re-initialisation)
+with no overlap with the image, a frame whose size differs from the video's first frame.
 """
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
@@ -27,6 +32,7 @@ from toolkit.region import vot_overlap
 __all__ = [
     "ProtocolResult",
     "SingleLane",
+    "TrackingInputWarning",
     "run_ope",
     "run_ope_batch",
     "run_longterm",
@@ -78,6 +84,45 @@ class SingleLane:
         return {lane: self.tracker.track(img) for lane in lanes}
 
 
+class TrackingInputWarning(UserWarning):
+    """An input tracked as given that is likely wrong (an init box outside the image, frames of other sizes)."""
+
+
+class _InputCheck:
+    """Warns about suspicious inputs of one video, once per kind (not once per frame); results are unchanged."""
+
+    def __init__(self, video: Any) -> None:
+        self.video, self.first_size, self.warned = video, None, set()
+
+    def _warn(self, kind: str, idx: int, text: str) -> None:
+        if kind in self.warned:
+            return
+        self.warned.add(kind)
+        name = getattr(self.video, "name", None)
+        where = f"video {name!r} frame {idx}" if name is not None else f"frame {idx}"
+        files = getattr(self.video, "img_names", None)
+        if files is not None and idx < len(files):
+            where += f" ({files[idx]})"
+        warnings.warn(f"{where}: {text}; tracked as given", TrackingInputWarning, stacklevel=4)
+
+    def frame(self, idx: int, img: np.ndarray) -> None:
+        """Frames of one video should all have the size of its first frame."""
+        size = (int(img.shape[1]), int(img.shape[0]))
+        if self.first_size is None:
+            self.first_size = size
+        elif size != self.first_size:
+            self._warn("size", idx, f"a {size[0]}x{size[1]} image in a video whose first frame is "
+                                    f"{self.first_size[0]}x{self.first_size[1]}")
+
+    def init_box(self, idx: int, box: Sequence[float], img: np.ndarray) -> None:
+        """An init box should overlap the image (a box wholly outside it is a wrong ground truth or frame)."""
+        x, y, w, h = (float(v) for v in box)
+        width, height = img.shape[1], img.shape[0]
+        if x + w <= 0 or y + h <= 0 or x >= width or y >= height:
+            self._warn("init", idx, f"the init box [{x:g}, {y:g}, {w:g}, {h:g}] lies entirely outside the "
+                                    f"{width}x{height} image")
+
+
 def _frame(video: Any, idx: int) -> np.ndarray:
     load = getattr(video, "load_frame", None)
     return load(idx) if load is not None else video[idx][0]
@@ -109,11 +154,15 @@ def _one_pass(batch: BatchTracker, video: Any, k: int, progress: Progress, first
     lanes = _check_k(k)
     results = [ProtocolResult() for _ in lanes]
     gts = video.gt_traj
+    check = _InputCheck(video)
     for idx in range(len(video)):
         img = _frame(video, idx)
-        tic = time.perf_counter()
+        check.frame(idx, img)
         if idx == 0:
             box = init_box_from_gt(gts[0])
+            check.init_box(idx, box, img)  # before the clock: a warning may print
+        tic = time.perf_counter()
+        if idx == 0:
             batch.init_lanes(img, {lane: list(box) for lane in lanes})
             outputs = None
         else:
@@ -166,6 +215,7 @@ def run_vot_reset_batch(batch_tracker: BatchTracker, video: Any, k: int, skip: i
         raise ValueError(f"skip must be >= 1, got {skip}")
     results = [ProtocolResult() for _ in lanes]
     next_init = [0] * k
+    check = _InputCheck(video)
     for idx in range(len(video)):
         to_init = [lane for lane in lanes if next_init[lane] == idx]
         to_track = [lane for lane in lanes if idx > next_init[lane]]
@@ -179,11 +229,13 @@ def run_vot_reset_batch(batch_tracker: BatchTracker, video: Any, k: int, skip: i
                 progress(1)
             continue
         img = _frame(video, idx)
+        check.frame(idx, img)
         gt = _gt_polygon(video.gt_traj[idx])
         bounds = (img.shape[1], img.shape[0])
         if to_init:
-            tic = time.perf_counter()
             box = init_box_from_gt(gt)
+            check.init_box(idx, box, img)  # before the clock: a warning may print
+            tic = time.perf_counter()
             batch_tracker.init_lanes(img, {lane: list(box) for lane in to_init})
             share = (time.perf_counter() - tic) / len(to_init)
             for lane in to_init:

@@ -10,18 +10,23 @@ Layouts under ``<results_dir>/<dataset>/<tracker>/``:
 - ``got10k``: ``<video>/<video>_001.txt`` (``repr`` floats) and ``<video>_time.txt``.
 
 Writes are atomic (temporary file + ``os.replace``), so a result file is either whole or absent.
-Readers raise :class:`ResultFileError` naming the file and line for anything they cannot trust.
+Readers raise :class:`ResultFileError` naming the file and line for anything they cannot trust; what a valid
+line is (finite numbers, the allowed value counts, boxes ``x,y,w,h`` with ``w, h >= 0``) is decided here once, for
+the scorers and the submission packer alike (:func:`check_box_sizes`). Video, tracker and dataset names are
+data, never paths: each becomes one plain path component inside its folder (:mod:`toolkit.names`).
 """
 from __future__ import annotations
 
 import math
 import os
 import re
-import uuid
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
+
+from toolkit.atomic import atomic_write
+from toolkit.names import check_name, join_inside
 
 __all__ = [
     "ResultFileError",
@@ -29,6 +34,8 @@ __all__ = [
     "result_kind",
     "result_path",
     "result_files",
+    "tracker_folder",
+    "check_box_sizes",
     "is_finished",
     "write_video_result",
     "format_ope_line",
@@ -80,32 +87,43 @@ def _check_kind(kind: str) -> str:
 
 
 def result_files(tracker_dir: PathLike, video_name: str, kind: str) -> dict[str, Path]:
-    """Paths of a video's result files inside ``<results>/<dataset>/<tracker>``: 'boxes' and companions."""
+    """Paths of a video's result files inside ``<results>/<dataset>/<tracker>``: 'boxes' and companions.
+
+    The one place result paths are built: ``video_name`` must be a plain name whose file or folder, resolved,
+    stays inside its folder (else :class:`toolkit.names.UnsafeNameError`, exit 2).
+    """
     d, v = Path(tracker_dir), video_name
     kind = _check_kind(kind)
     if kind == "ope":
-        return {"boxes": d / f"{v}.txt"}
+        return {"boxes": join_inside(d, v, "video name", suffix=".txt")}
     if kind == "vot":
-        return {"boxes": d / "baseline" / v / f"{v}_001.txt"}
+        return {"boxes": join_inside(d / "baseline", v, "video name") / f"{v}_001.txt"}
     if kind == "longterm":
-        vd = d / "longterm" / v
+        vd = join_inside(d / "longterm", v, "video name")
         return {"boxes": vd / f"{v}_001.txt", "confidence": vd / f"{v}_001_confidence.value",
                 "times": vd / f"{v}_time.txt"}
-    return {"boxes": d / v / f"{v}_001.txt", "times": d / v / f"{v}_time.txt"}
+    vd = join_inside(d, v, "video name")
+    return {"boxes": vd / f"{v}_001.txt", "times": vd / f"{v}_time.txt"}
+
+
+def tracker_folder(results_dir: PathLike, dataset_name: str, tracker_name: str) -> Path:
+    """``<results_dir>/<dataset>/<tracker>``; both names must be plain names. The folders themselves may be
+    symlinks (results kept on another disk, downloaded results of published trackers), so they are not resolved."""
+    return Path(results_dir) / check_name(dataset_name, "dataset name") / check_name(tracker_name, "tracker name")
 
 
 def result_path(results_dir: PathLike, dataset_name: str, tracker_name: str, video_name: str,
                 kind: Optional[str] = None) -> Path:
     """Path of a video's main result file, ``<results_dir>/<dataset>/<tracker>/…`` in pysot's layout."""
     kind = kind or result_kind(dataset_name)
-    return result_files(Path(results_dir) / dataset_name / tracker_name, video_name, kind)["boxes"]
+    return result_files(tracker_folder(results_dir, dataset_name, tracker_name), video_name, kind)["boxes"]
 
 
 def is_finished(results_dir: PathLike, dataset_name: str, tracker_name: str, video_name: str,
                 kind: Optional[str] = None, num_frames: Optional[int] = None) -> bool:
     """True when every file of the video's result exists, parses and (if given) has ``num_frames`` lines."""
     kind = kind or result_kind(dataset_name)
-    files = result_files(Path(results_dir) / dataset_name / tracker_name, video_name, kind)
+    files = result_files(tracker_folder(results_dir, dataset_name, tracker_name), video_name, kind)
     if not all(p.is_file() for p in files.values()):
         return False
     reader = {"ope": read_ope, "vot": read_vot, "got10k": read_got10k, "longterm": read_longterm}[kind]
@@ -119,19 +137,8 @@ def is_finished(results_dir: PathLike, dataset_name: str, tracker_name: str, vid
 # ---------------------------------------------------------------- writing
 
 def _atomic_write(path: Path, text: str) -> None:
-    """The toolkit's one atomic write: a private sibling file (created by plain ``open``, so the user's umask
-    sets its permissions, unlike mkstemp's 0600), fsync'ed, then renamed over ``path``; removed on error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "x", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Result files go through the toolkit's one atomic write (a disk-full error names the result file)."""
+    atomic_write(path, text)
 
 
 def write_lines(path: PathLike, lines: Iterable[str]) -> Path:
@@ -148,12 +155,20 @@ def _finite(values: Sequence[float], what: str) -> list[float]:
     return out
 
 
+def _writable_box(values: Sequence[float]) -> list[float]:
+    """A box or polygon that the readers will accept (finite; a box's width and height >= 0)."""
+    out = _finite(values, "box")
+    if len(out) == 4 and not (out[2] >= 0 and out[3] >= 0):
+        raise ValueError(f"refusing to write a box with a negative width or height: {out}")
+    return out
+
+
 def format_ope_line(box: Sequence[float]) -> str:
     """A box as the published script writes it: ``repr`` floats joined by commas.
 
     A numpy float32 keeps its own shortest form (``str``), as the published ``str(v)`` gives it.
     """
-    _finite(box, "box")
+    _writable_box(box)
     return ",".join(str(v) if isinstance(v, np.floating) else repr(float(v)) for v in box)
 
 
@@ -164,7 +179,7 @@ def format_vot_line(line: Line) -> str:
             raise ValueError(f"VOT marker must be one of {VOT_MARKERS}, got {line}")
         return f"{int(line):d}"
     # The published writer formats through a C float, which moves a few %.4f roundings.
-    return ",".join("%.4f" % float(np.float32(v)) for v in _finite(line, "box"))
+    return ",".join("%.4f" % float(np.float32(v)) for v in _writable_box(line))
 
 
 def _format_time(t: float) -> str:
@@ -181,7 +196,7 @@ def write_video_result(results_dir: PathLike, dataset_name: str, tracker_name: s
     The main file is written last, so its presence means the whole result is there.
     """
     kind = kind or result_kind(dataset_name)
-    files = result_files(Path(results_dir) / dataset_name / tracker_name, video_name, kind)
+    files = result_files(tracker_folder(results_dir, dataset_name, tracker_name), video_name, kind)
     if kind in ("longterm", "got10k") and (times is None or len(times) != len(boxes)):
         raise ValueError(f"{kind} results need one time per frame ({len(boxes)} frames)")
     if kind == "longterm":
@@ -243,9 +258,28 @@ def read_values(path: PathLike, widths: Sequence[int], *, allow_blank: bool = Fa
     return out
 
 
+def check_box_sizes(path: PathLike, lines: Sequence[Sequence[float]], *, positive: bool = False) -> None:
+    """The validity rule for boxes, shared by every reader (scoring) and the packer: a line of 4 values
+    (``x, y, w, h``) needs ``w >= 0`` and ``h >= 0``; ``positive`` (submission servers) also refuses zero.
+
+    A zero size stays scorable: it overlaps nothing, so it counts as a miss (a tracker that lost the target may
+    write one; the evaluation fixtures' scores count such lines); a negative one is no box at all. Markers
+    (1 value) and polygons (8 values) are not checked here. ``lines[0]`` is line 1 of ``path``.
+    """
+    for i, vals in enumerate(lines, 1):
+        if len(vals) != 4:
+            continue
+        smaller = min(vals[2], vals[3])
+        if smaller < 0 or (positive and smaller == 0):
+            shown = ",".join(f"{v:.10g}" for v in vals)
+            raise ResultFileError(path, i, f"width and height must be {'positive' if positive else '>= 0'}: {shown}")
+
+
 def read_ope(path: PathLike, expected_len: Optional[int] = None) -> list[list[float]]:
     """Read a one-pass result file: one ``x,y,w,h`` per frame."""
-    return read_values(path, (4,), expected_len=expected_len)
+    boxes = read_values(path, (4,), expected_len=expected_len)
+    check_box_sizes(path, boxes)
+    return boxes
 
 
 def read_vot(path: PathLike, expected_len: Optional[int] = None) -> list[list[float]]:
@@ -256,6 +290,7 @@ def read_vot(path: PathLike, expected_len: Optional[int] = None) -> list[list[fl
             raise ResultFileError(path, i, f"marker must be 0, 1 or 2, got {v[0]:g}")
     if lines[0] != [1.0]:
         raise ResultFileError(path, 1, "first line must be the initialisation marker 1")
+    check_box_sizes(path, lines)
     return lines
 
 
@@ -281,6 +316,7 @@ def read_longterm(video_dir: PathLike, expected_len: Optional[int] = None
     for i, b in enumerate(boxes[1:], 2):
         if len(b) != 4:
             raise ResultFileError(box_file, i, "expected a box x,y,w,h")
+    check_box_sizes(box_file, boxes)
     conf_file = video_dir / f"{v}_001_confidence.value"
     conf = read_values(conf_file, (1,), allow_blank=True, expected_len=len(boxes))
     if any(c is None for c in conf[1:]):

@@ -14,7 +14,7 @@ from siamkpn.cli.common import add_debug_flag
 
 __all__ = ["DEVICE_HELP", "add_backend", "add_config", "add_dataset", "add_device", "add_fast", "add_flag",
            "add_opts", "add_progress", "add_results_dir", "add_snapshot", "add_standard", "add_threads",
-           "add_tracker_path", "make_parser", "parse_device", "resolve_device"]
+           "add_tracker_path", "make_parser", "parse_device", "positive_int", "resolve_device"]
 
 DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -107,8 +107,19 @@ def resolve_device(text: Optional[str]):
     return torch.device(text)
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse names the flag in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def add_threads(p: argparse.ArgumentParser):
-    return add_flag(p, "--threads", type=int, default=None,
+    return add_flag(p, "--threads", type=positive_int, default=None,
                     help="torch CPU threads of this process (default: torch's choice)")
 
 

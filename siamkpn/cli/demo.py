@@ -101,6 +101,26 @@ def parse_box(text: str) -> List[float]:
     return box
 
 
+def check_out(out: str, video: str) -> None:
+    """--out is a new or replaceable video file, never an input: checked before the model loads (OpenCV's writer
+    would only say it cannot open, or overwrite the input)."""
+    if os.path.isdir(out):
+        raise UsageError(f"--out {out} is a folder; give a video file name (.mp4 or .avi)")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--out {out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--out {out}: the folder {folder} is not writable")
+    if not os.path.exists(out):
+        return
+    if os.path.isfile(video) and os.path.samefile(out, video):
+        raise UsageError(f"--out {out} is the input --video {video}: it would be overwritten; choose another --out")
+    if os.path.isdir(video) and os.path.samefile(os.path.dirname(os.path.abspath(out)), video) \
+            and out.lower().endswith(IMAGE_EXTS):
+        raise UsageError(f"--out {out} is a frame of the input --video {video}: it would be overwritten; choose "
+                         "another --out")
+
+
 def draw(img: np.ndarray, box, score: Optional[float]) -> np.ndarray:
     """A copy of `img` with the box (and its score) drawn."""
     out = img.copy()
@@ -117,6 +137,8 @@ def _main(argv=None) -> int:
     if args.init is None and not show:
         raise UsageError("no display to draw the initial box: pass --init x,y,w,h")
     init_box = parse_box(args.init) if args.init else None
+    if args.out:
+        check_out(args.out, args.video)
     if args.threads:
         torch.set_num_threads(args.threads)
     opts = list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []) + \

@@ -21,6 +21,7 @@ from siamkpn.utils.atomic import atomic_write_json
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 from toolkit.evaluation.common import MissingResultWarning
 from toolkit.evaluation.runner import evaluate, format_tables, missing_videos, summary_json
+from toolkit.names import check_name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +51,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def find_trackers(tracker_dir: Path, prefix: str) -> list:
-    """Tracker folders under <tracker_path>/<dataset>/ whose names start with prefix (sorted)."""
+    """Tracker folders under <tracker_path>/<dataset>/ whose names start with prefix (sorted); only folders that
+    exist there are read, and a prefix that is a path (``../x``) is refused rather than matching nothing."""
+    if prefix:
+        check_name(prefix, "tracker prefix", "--tracker-prefix")
     if not tracker_dir.is_dir():
         raise UsageError(f"no results folder {tracker_dir} (expected <tracker_path>/<dataset>/<tracker>/)")
     names = sorted(p.name for p in tracker_dir.iterdir() if p.is_dir() and p.name.startswith(prefix))

@@ -2,7 +2,8 @@
 
 Writes DIR/template.onnx, DIR/track.onnx (last stage, the config's fixed sizes), with `--int8 --calib ROOT`
 also DIR/track_int8.onnx (static QDQ int8, calibrated on the crop511 training set ROOT, never a benchmark),
-and DIR/siamkpn_onnx.json (tracker settings, sources, measured errors). Every graph is run under ONNX
+and DIR/siamkpn_onnx.json (tracker settings, sources, measured errors, each graph's sha256: a graph replaced
+later is refused at load, naming the file). Every graph is run under ONNX
 Runtime on real crops and compared with PyTorch before the JSON is written; then track with
 `siamkpn-test --backend onnx --snapshot DIR` (TRACK.BACKEND onnx), `--fast` for the int8 graph.
 """

@@ -18,8 +18,10 @@ backend and the folders' content, so it cannot be resumed with the other backend
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+from dataclasses import dataclass
 
 import optuna
 import torch
@@ -27,10 +29,28 @@ import torch
 from hpsearch import evaluate as ev
 from hpsearch import study as st
 from hpsearch import summary
-from hpsearch.grid import BOUNDS, SearchSpace, parse_int_range, parse_range
+from hpsearch.grid import (
+    BOUNDS,
+    SearchSpace,
+    int_range_count,
+    parse_int_range,
+    parse_range,
+    range_count,
+    refine_count,
+)
 from hpsearch.inputs import SearchInputs, search_settings
+from hpsearch.storage import disk_full_errors
 from hpsearch.worker import WorkerOptions, run_worker
-from siamkpn.cli.args import add_backend, add_config, add_flag, add_opts, add_standard, make_parser, resolve_device
+from siamkpn.cli.args import (
+    add_backend,
+    add_config,
+    add_flag,
+    add_opts,
+    add_standard,
+    make_parser,
+    positive_int,
+    resolve_device,
+)
 from siamkpn.cli.common import run_tool
 from siamkpn.config import load_cfg
 from siamkpn.models.backends import check_backend
@@ -49,14 +69,63 @@ output, in <results-dir>/<dataset>/:
 """
 
 
-def _range(flag: str, parse=parse_range, bounds=None):
-    def convert(text: str):
+# Enqueueing alone runs at 40-80 configurations/s into SQLite (one transaction each), so 100000 take 20-40 min
+# before the first one is tracked; the default grid (9 x 14 x 3) over 20 epochs and 5 search regions is 37800.
+MAX_CONFIGS = 100_000
+_PARAM_FLAGS = {"penalty_k": "--penalty-k", "window_influence": "--window-influence", "lr": "--lr"}
+
+
+@dataclass(frozen=True)
+class _Range:
+    """A range flag as given and how many values it has; the values are made once the whole grid is known to fit."""
+
+    flag: str
+    text: str
+    count: int
+
+
+def _without_flag(err: ValueError, flag: str) -> str:
+    text = str(err)  # argparse puts "argument --flag: " in front already
+    return text[len(flag) + 2:] if text.startswith(f"{flag}: ") else text
+
+
+def _range(flag: str, count=range_count):
+    def convert(text: str) -> _Range:
         try:
-            return parse(text, flag) if bounds is None else parse(text, flag, bounds)
+            return _Range(flag, text, count(text, flag))
         except ValueError as e:
-            text = str(e)  # argparse puts "argument --flag: " in front already
-            raise argparse.ArgumentTypeError(text[len(flag) + 2:] if text.startswith(f"{flag}: ") else text) from None
+            raise argparse.ArgumentTypeError(_without_flag(e, flag)) from None
     return convert
+
+
+def _values(p: argparse.ArgumentParser, given: _Range, parse=parse_range, **kwargs) -> list:
+    try:
+        return parse(given.text, given.flag, **kwargs)
+    except ValueError as e:
+        p.error(f"argument {given.flag}: {_without_flag(e, given.flag)}")
+
+
+def _size_grid(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Count the search from the ranges and refuse one above --max-configs before anything is made or opened;
+    then replace each range by its values (each axis is at most --max-configs long by then)."""
+    ranges = [getattr(args, name) for name in _PARAM_FLAGS]
+    regions = args.search_region.count if args.search_region else 1
+    level1 = (args.end_epoch - args.start_epoch + 1) * regions * math.prod(r.count for r in ranges)
+    for name, given in zip(_PARAM_FLAGS, ranges):
+        if given.count <= args.max_configs:  # out-of-bounds values are named first where the axis is small
+            setattr(args, name, _values(p, given, bounds=BOUNDS[name]))
+    refined = sum(r.count > 1 for r in ranges)
+    level2 = 0 if args.no_refine or args.level == "1" else refine_count(min(args.refine_top, level1), refined)
+    if level1 + level2 > args.max_configs:
+        epochs = args.end_epoch - args.start_epoch + 1
+        shape = " x ".join([f"{epochs:,} epoch{'s' if epochs > 1 else ''}"]
+                           + ([f"{regions:,} --search-region"] if args.search_region else [])
+                           + [f"{r.count:,} {r.flag}" for r in ranges])
+        more = f" + up to {level2:,} in level 2" if level2 else ""
+        p.error(f"the search has {level1 + level2:,} configurations ({shape}{more}), more than --max-configs "
+                f"{args.max_configs:,}: use larger steps or fewer epochs, or raise --max-configs")
+    if args.search_region:
+        args.search_region = _values(p, args.search_region, parse_int_range)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,15 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = OUTPUT
     add_flag(p, "--start-epoch", type=int, required=True, help="first snapshot epoch N (checkpoint_eN.pth)")
     add_flag(p, "--end-epoch", type=int, required=True, help="last snapshot epoch (inclusive)")
-    add_flag(p, "--penalty-k", default="0.05,0.5,0.05", type=_range("--penalty-k", bounds=BOUNDS["penalty_k"]),
+    add_flag(p, "--penalty-k", default="0.05,0.5,0.05", type=_range("--penalty-k"),
                    help="TRACK.PENALTY_K values: start,stop,step (numpy.arange) or one value; >= 0")
-    add_flag(p, "--window-influence", default="0.1,0.8,0.05",
-                   type=_range("--window-influence", bounds=BOUNDS["window_influence"]),
+    add_flag(p, "--window-influence", default="0.1,0.8,0.05", type=_range("--window-influence"),
                    help="TRACK.WINDOW_INFLUENCE values: start,stop,step or one value; in [0, 1]")
-    add_flag(p, "--lr", default="0.35,0.5,0.05", type=_range("--lr", bounds=BOUNDS["lr"]),
+    add_flag(p, "--lr", default="0.35,0.5,0.05", type=_range("--lr"),
                    help="TRACK.LR values: start,stop,step or one value; in [0, 1]")
-    add_flag(p, "--search-region", default=None, type=_range("--search-region", parse_int_range),
+    add_flag(p, "--search-region", default=None, type=_range("--search-region", int_range_count),
                    help="INSTANCE_SIZE range, e.g. 255,288,8 (default: the config's, not searched)")
+    add_flag(p, "--max-configs", type=positive_int, default=MAX_CONFIGS,
+             help="refuse a search of more configurations than this (level 1 x epochs and regions, plus the most "
+                  "level 2 can add), counted before anything is made; enqueueing runs at 40-80 per second")
     add_config(p)
     add_standard(p, ["dataset"])
     add_flag(p, "--snapshot-dir", default=None, help="checkpoint_e{N}.pth folder (default cfg.TRAIN.SNAPSHOT_DIR); "
@@ -114,11 +185,11 @@ def parse_args(argv=None) -> argparse.Namespace:
               (not 0 < args.refine_factor < 1, "--refine-factor must be in (0, 1)"),
               (args.heartbeat < 1, "--heartbeat must be at least 1 second"),
               (args.grace_period is not None and args.grace_period < 1, "--grace-period must be at least 1 second"),
-              (args.threads is not None and args.threads < 1, "--threads must be at least 1"),
               (args.top < 1, "--top must be at least 1")]
     for bad, message in checks:
         if bad:
             p.error(message)
+    _size_grid(p, args)
     return args
 
 
@@ -165,30 +236,31 @@ def search(args: argparse.Namespace) -> None:
     storage = st.open_storage(args.storage or st.default_storage_url(args.results_dir, args.dataset),
                               args.heartbeat, args.grace_period)
     study = st.open_study(storage, args.study_name or f"hp_search_{args.dataset}", attrs)
-    if not args.summary_only:
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        device = _device(args.device, backend)
-        evaluator = ev.BatchEvaluator(cfg, dataset, args.results_dir, snapshot_dir, device, inputs=inputs,
-                                       progress=not args.no_progress, backend=backend)
-        levels = (1,) if args.no_refine or args.level == "1" else (2,) if args.level == "2" else (1, 2)
-        opts = WorkerOptions(metric, args.batch, levels, args.refine_top, args.refine_factor,
-                             poll=min(max(args.heartbeat / 2, 0.5), 30), heartbeat=args.heartbeat,
-                             grace=args.grace_period, progress=not args.no_progress)
-        heartbeat = st.Heartbeat(storage, args.heartbeat)
-        try:
-            stats = run_worker(study, space, evaluator, opts, heartbeat)
-        finally:
-            heartbeat.close()
-        print(f"this worker: {len(stats.evaluated)} configurations evaluated, {stats.duplicates} duplicates "
-              f"skipped, {stats.failed} failed, {evaluator.frames_tracked} lane-frames tracked")
-    rows = summary.collect(study)
-    folder = os.path.join(args.results_dir, args.dataset)
-    print(summary.format_table(summary.best_per_epoch(rows), metric, "best per epoch"))
-    print(summary.format_table(summary.rank(rows)[:args.top], metric, f"top {args.top}"))
-    paths = summary.write_summary(rows, metric, folder, args.top, dataset=args.dataset, study=study.study_name)
-    paths.update({f"plot{i}": p for i, p in enumerate(summary.plot_pairs(rows, metric, folder))})
-    print("wrote " + ", ".join(paths.values()))
+    with disk_full_errors(storage.url):  # optuna words a full disk as "e.g. exceeding max length"
+        if not args.summary_only:
+            if args.threads:
+                torch.set_num_threads(args.threads)
+            device = _device(args.device, backend)
+            evaluator = ev.BatchEvaluator(cfg, dataset, args.results_dir, snapshot_dir, device, inputs=inputs,
+                                           progress=not args.no_progress, backend=backend)
+            levels = (1,) if args.no_refine or args.level == "1" else (2,) if args.level == "2" else (1, 2)
+            opts = WorkerOptions(metric, args.batch, levels, args.refine_top, args.refine_factor,
+                                 poll=min(max(args.heartbeat / 2, 0.5), 30), heartbeat=args.heartbeat,
+                                 grace=args.grace_period, progress=not args.no_progress)
+            heartbeat = st.Heartbeat(storage, args.heartbeat)
+            try:
+                stats = run_worker(study, space, evaluator, opts, heartbeat)
+            finally:
+                heartbeat.close()
+            print(f"this worker: {len(stats.evaluated)} configurations evaluated, {stats.duplicates} duplicates "
+                  f"skipped, {stats.failed} failed, {evaluator.frames_tracked} lane-frames tracked")
+        rows = summary.collect(study)
+        folder = os.path.join(args.results_dir, args.dataset)
+        print(summary.format_table(summary.best_per_epoch(rows), metric, "best per epoch"))
+        print(summary.format_table(summary.rank(rows)[:args.top], metric, f"top {args.top}"))
+        paths = summary.write_summary(rows, metric, folder, args.top, dataset=args.dataset, study=study.study_name)
+        paths.update({f"plot{i}": p for i, p in enumerate(summary.plot_pairs(rows, metric, folder))})
+        print("wrote " + ", ".join(paths.values()))
 
 
 def _main(argv=None) -> int:

@@ -18,6 +18,7 @@ from siamkpn.cli.args import add_flag, add_standard, add_tracker_path, make_pars
 from siamkpn.cli.common import UsageError, run_tool
 from siamkpn.utils.atomic import atomic_write_bytes
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
+from toolkit.names import check_name
 from toolkit.submission import submission_entries, zip_bytes
 
 
@@ -37,6 +38,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    check_name(args.tracker, "tracker name", "--tracker")  # a folder under <tracker_path>/<dataset>/, not a path
     if not args.out.endswith(".zip"):
         raise UsageError(f"--out {args.out}: the servers take a .zip archive")
     out_dir = os.path.dirname(os.path.abspath(args.out))

@@ -11,7 +11,9 @@ Expected downloads (`--src`):
   ytbb    folder with yt_bb_detection_train.csv and the downloaded frames yt_bb_detection_train/<class>/
   vid     ILSVRC2015 (Annotations/VID/train, Data/VID/train)
   det     ILSVRC2015 or ILSVRC (Annotations/DET/train, Data/DET/train)
-Interrupt and rerun freely: finished crops are kept and the json is rewritten at the end.
+Interrupt and rerun freely: finished crops are kept and the json is rewritten at the end. Each video's crop folder
+records what shaped its crops (crop_inputs.json: the annotation's hash, --quality and the crop sizes); a rerun re-cuts
+the videos whose annotation or settings changed, and the summary line counts them.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import sys
 
 from siamkpn.cli.args import add_flag, add_standard, make_parser
 from siamkpn.cli.common import run_tool
-from siamkpn.datasets.prepare import SOURCES, json_name, prepare
+from siamkpn.datasets.prepare import SOURCES, json_name, prepare, recut_summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,8 +46,8 @@ def _main(argv=None) -> int:
                     quality=args.quality, progress=not args.no_progress)
     split = args.split or SOURCES[args.source][1]
     print(f"{args.source}: {stats.written} crops written, {stats.reused} kept from an earlier run, "
-          f"{stats.failed_images} unreadable images skipped -> {os.path.join(args.out, 'crop511')} + "
-          f"{os.path.join(args.out, json_name(args.source, split))}")
+          f"{recut_summary(stats)}, {stats.failed_images} unreadable images skipped -> "
+          f"{os.path.join(args.out, 'crop511')} + {os.path.join(args.out, json_name(args.source, split))}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 import torch
 from tqdm import tqdm
@@ -76,13 +77,17 @@ class ShownTracker:
 
 
 def tracker_name(name: str | None, snapshot: str) -> str:
-    """The result sub-folder: ``name``, else the snapshot's file name without its last extension."""
+    """The result sub-folder: ``name``, else the snapshot's file name without its last extension; one plain
+    folder name by the rule every name that becomes a path follows (``toolkit.names``)."""
+    from toolkit.names import UnsafeNameError, check_name
+
+    source = "--tracker-name" if name is not None else f"--snapshot {snapshot}"
     name = os.path.splitext(os.path.basename(snapshot))[0] if name is None else name
-    seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
-    if name in ("", ".", "..") or any(s in name for s in seps) or "\0" in name:
-        raise UsageError(f"tracker name {name!r} must be one plain folder name (no path separator, not '.' "
-                         "or '..'): results go to <results-dir>/<dataset>/<tracker-name>")
-    return name
+    try:
+        return check_name(name, "tracker name", source)
+    except UnsafeNameError as err:
+        raise UsageError(f"{err}; it must be one plain folder name: results go to "
+                         "<results-dir>/<dataset>/<tracker-name>") from None
 
 
 def _claim_folder(args: argparse.Namespace, cfg, tracker, dataset, kind: str, name: str) -> None:
@@ -145,9 +150,16 @@ def _main(argv=None) -> int:
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    tqdm.write(f"warning: {message}", file=sys.stderr)  # one line above the progress bar, not through it
+
+
 def main(argv=None) -> int:
     """``siamkpn-test`` / ``python tools/test.py``: track a benchmark under the common error policy."""
-    return run_tool(_main, argv, "siamkpn-test")
+    with warnings.catch_warnings():  # the caller's warning settings come back afterwards
+        warnings.showwarning = _show_warning
+        warnings.simplefilter("always", protocols.TrackingInputWarning)  # the loop warns once per video already
+        return run_tool(_main, argv, "siamkpn-test")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 One process without torchrun (CPU or one GPU); `python -m torch.distributed.launch` still works.
 TRAIN.BATCH_SIZE is per process: the global batch is BATCH_SIZE x the number of processes.
+A run holds TRAIN.SNAPSHOT_DIR (and TRAIN.LOG_DIR) for its whole length: a second run into them stops at once.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 import os
 import random
 import sys
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,7 +20,8 @@ from siamkpn.cli.args import add_config, add_flag, add_opts, add_standard, make_
 from siamkpn.cli.common import run_tool
 from siamkpn.config import load_cfg
 from siamkpn.datasets.training_set import DATA_ROOT_ENV, TrainingSet, resolve_data_root, worker_init_fn
-from siamkpn.engine.distributed import cleanup, init_distributed
+from siamkpn.engine.distributed import DistInfo, cleanup, init_distributed
+from siamkpn.engine.run_lock import hold_run_folders
 from siamkpn.engine.trainer import Trainer
 from siamkpn.models.backbone.torchvision_weights import load_imagenet_backbone
 from siamkpn.models.checkpoint import load_checkpoint
@@ -80,6 +83,15 @@ def _main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     _check_data_root(cfg, args.data_root)
     dist = init_distributed(args.device, args.local_rank)
+    try:
+        with hold_run_folders(cfg, dist) as still_held:  # before train.log, event files or snapshots are written
+            _train(cfg, args, dist, still_held)
+    finally:
+        cleanup()
+    return 0
+
+
+def _train(cfg, args: argparse.Namespace, dist: DistInfo, still_held: Callable[[], None]) -> None:
     setup_logging(cfg.TRAIN.LOG_DIR, dist.rank)
     log = logging.getLogger("siamkpn.train")
     log.info("world size %d, device %s\n%s", dist.world_size, dist.device, cfg.dump())
@@ -94,18 +106,15 @@ def _main(argv=None) -> int:
     if cfg.TRAIN.PRETRAINED:
         load_checkpoint(model, _find(cfg.TRAIN.PRETRAINED))
     train_set = TrainingSet(cfg, data_root=args.data_root, seed=cfg.TRAIN.SEED)
-    trainer = Trainer(cfg, model, train_set, dist, progress=not args.no_progress, worker_init_fn=worker_init_fn)
+    trainer = Trainer(cfg, model, train_set, dist, progress=not args.no_progress, worker_init_fn=worker_init_fn,
+                      before_save=still_held)
     resume = args.resume or cfg.TRAIN.RESUME
     if resume == "auto":
         if trainer.resume_latest() is None:
             log.info("no snapshot in %s: starting from scratch", cfg.TRAIN.SNAPSHOT_DIR)
     elif resume:
         trainer.resume(resume)
-    try:
-        trainer.fit()  # TrainingDiverged (logged) reaches run_tool: one line, exit 1
-    finally:
-        cleanup()
-    return 0
+    trainer.fit()  # TrainingDiverged (logged) reaches run_tool: one line, exit 1
 
 
 def main(argv=None) -> int:

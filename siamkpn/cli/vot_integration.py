@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import sys
 from typing import Optional, Sequence
 
@@ -113,8 +114,6 @@ def _check_snapshot(cfg, snapshot: str, backend: Optional[str], device: Optional
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads {args.threads}: must be at least 1")
     if args.timeout < 1:
         raise UsageError(f"--timeout {args.timeout}: must be at least 1 second")
     config, snapshot, out = (os.path.abspath(p) for p in (args.config, args.snapshot, args.out))
@@ -130,7 +129,8 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         with open(out, encoding="utf-8") as f:
             text = f.read()
     atomic_write_text(out, replace_section(text, args.name, section))
-    print(f"wrote [{args.name}] to {out}: `vot evaluate --workspace {os.path.dirname(out)} {args.name}`")
+    command = shlex.join(["vot", "evaluate", "--workspace", os.path.dirname(out), args.name])  # pastes into a shell
+    print(f"wrote [{args.name}] to {out}: `{command}`")
     return 0
 
 

@@ -1,11 +1,13 @@
 """The training loop: epochs of (data -> losses -> clipped step), with the pysot hooks made explicit:
 learning-rate schedule, backbone unfreezing at BACKBONE.TRAIN_EPOCH, snapshots, logging, exact resume
-and protection against divergence: non-finite losses skip their step, huge losses warn, and a run whose
-weights blew up or whose last epoch skipped too many steps stops with TrainingDiverged instead of
-writing a snapshot of them."""
+and protection against divergence. The published step rule (pysot's `is_valid_number`): a step whose loss is
+non-finite or above TRAIN.HUGE_LOSS (1e4) is skipped, counted and logged (TRAIN.SKIP_HUGE_LOSS False trains on a
+finite huge loss with a warning instead); and a run whose weights blew up or whose last epoch skipped too many
+steps stops with TrainingDiverged instead of writing a snapshot of them."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -53,11 +55,15 @@ class Trainer:
         dist: rank/world/device from `init_distributed`.
         progress: show a tqdm bar on rank 0.
         worker_init_fn: passed to the DataLoader (e.g. one OpenCV thread per worker).
+        before_save: called on rank 0 before each snapshot is written; an exception it raises stops every rank
+            (the run lock's check: never write into a folder that another run has taken over).
     """
 
     def __init__(self, cfg: CfgNode, model: nn.Module, train_set: Dataset, dist: DistInfo,
-                 progress: bool = True, worker_init_fn: Optional[Callable[[int], None]] = None) -> None:
+                 progress: bool = True, worker_init_fn: Optional[Callable[[int], None]] = None,
+                 before_save: Optional[Callable[[], None]] = None) -> None:
         self.cfg, self.dist, self.progress = cfg, dist, progress and dist.rank == 0
+        self.before_save = before_save
         self.model = model.to(dist.device)
         self.memory_format = torch.channels_last if cfg.TRAIN.CHANNELS_LAST else torch.contiguous_format
         self.model.to(memory_format=self.memory_format)
@@ -71,7 +77,8 @@ class Trainer:
         self.bad_steps = 0  # consecutive skipped steps
         self.skipped_steps = 0  # skipped steps in all
         self.epoch_skipped = 0
-        self.epoch_huge: List[float] = []  # this epoch's finite losses above TRAIN.HUGE_LOSS
+        self.epoch_skipped_huge = 0  # of epoch_skipped: finite losses above TRAIN.HUGE_LOSS (TRAIN.SKIP_HUGE_LOSS)
+        self.epoch_huge: List[float] = []  # this epoch's huge losses trained on (TRAIN.SKIP_HUGE_LOSS False)
         self.last_snapshot: Optional[str] = None  # the newest good snapshot: resumed from or written by this run
         self.writer = None
         self._optimizer_state: Optional[Dict[str, Any]] = None
@@ -143,7 +150,7 @@ class Trainer:
                 self.optimizer.load_state_dict(self._optimizer_state)
                 self._optimizer_state = None
         self.schedule.apply(self.optimizer, epoch)
-        self.epoch_skipped, self.epoch_huge = 0, []
+        self.epoch_skipped, self.epoch_skipped_huge, self.epoch_huge = 0, 0, []
         self.sampler.set_epoch(epoch)
         if hasattr(self.train_set, "set_epoch"):
             self.train_set.set_epoch(epoch)
@@ -195,10 +202,28 @@ class Trainer:
             self._diverged(f"training diverged: after epoch {epoch} {problem or 'another process has unusable weights'}"
                            f"; snapshot {path} not written (lower TRAIN.BASE_LR?); {self._last_good()}")
 
+    def _check_before_save(self) -> None:
+        """Run `before_save` on rank 0; its exception stops rank 0, and the other ranks with it."""
+        if self.before_save is None:
+            return
+        error: Optional[Exception] = None
+        if self.dist.rank == 0:
+            try:
+                self.before_save()
+            except Exception as err:  # noqa: BLE001 - re-raised below, after the other ranks know
+                error = err
+        flag = torch.tensor([0.0 if error is None else 1.0], device=self.dist.device)
+        if error is not None:
+            all_reduce_mean(flag)
+            raise error
+        if all_reduce_mean(flag).item() > 0:
+            raise RuntimeError("process 0 stopped before writing a snapshot (see its message)")
+
     def save(self, epoch: int) -> str:
         """Write `checkpoint_e{epoch}.pth` atomically (rank 0), with every rank's RNG state; TrainingDiverged
         instead when the weights are unusable."""
         path = snapshot_path(self.snapshot_dir, epoch)
+        self._check_before_save()
         self._check_weights(epoch, path)
         rng = {str(self.dist.rank): rng_state()}
         if self.dist.distributed:
@@ -221,28 +246,29 @@ class Trainer:
                 moved[key] = moved[key].contiguous(memory_format=torch.channels_last)
         return moved
 
+    def _invalid(self, loss: float) -> torch.Tensor:
+        """[non-finite, huge] for this process's loss, averaged over ranks: the published rule skips the step
+        when either is non-zero (huge: above TRAIN.HUGE_LOSS, with TRAIN.SKIP_HUGE_LOSS)."""
+        huge = math.isfinite(loss) and self.cfg.TRAIN.SKIP_HUGE_LOSS and loss > self.cfg.TRAIN.HUGE_LOSS
+        flags = torch.tensor([0.0 if math.isfinite(loss) else 1.0, 1.0 if huge else 0.0], device=self.dist.device)
+        return all_reduce_mean(flags)
+
     def _step(self, batch: Dict[str, torch.Tensor]) -> Optional[Dict[str, float]]:
-        """One optimisation step; None when the loss was not finite on any rank (step skipped)."""
+        """One optimisation step; None when the step was skipped (its loss, on any rank, was non-finite or, with
+        TRAIN.SKIP_HUGE_LOSS, above TRAIN.HUGE_LOSS)."""
         # BN running statistics are updated by the forward pass itself: keep a copy so that a batch with a
         # non-finite loss (often non-finite activations) cannot poison them even though its step is skipped.
         buffers = [b.detach().clone() for b in self.model.buffers()]
         with torch.autocast(self.dist.device.type, dtype=torch.bfloat16, enabled=bool(self.cfg.TRAIN.AMP)):
             outputs = self.ddp(batch)
         loss = outputs["total_loss"].float()
-        finite = torch.isfinite(loss.detach()).float().reshape(1)
-        finite = all_reduce_mean(finite)
+        non_finite, huge = self._invalid(float(loss.detach())).tolist()
         self.optimizer.zero_grad(set_to_none=True)
-        if finite.item() < 1.0:
+        if non_finite or huge:
             with torch.no_grad():
                 for b, saved in zip(self.model.buffers(), buffers):
                     b.copy_(saved)
-            self.bad_steps += 1
-            self.skipped_steps += 1
-            self.epoch_skipped += 1
-            logger.warning("non-finite loss (%s); step skipped (%d in a row)", float(loss.detach()), self.bad_steps)
-            if self.bad_steps >= self.cfg.TRAIN.MAX_BAD_STEPS:
-                self._diverged(f"{self.bad_steps} consecutive non-finite losses (TRAIN.MAX_BAD_STEPS); stopping "
-                               f"(lower TRAIN.BASE_LR?); {self._last_good()}")
+            self._skipped(bool(non_finite), float(loss.detach()))
             return None
         self.bad_steps = 0
         loss.backward()
@@ -250,12 +276,26 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.TRAIN.GRAD_CLIP)
         self.optimizer.step()
         losses = {k: float(v.detach()) for k, v in outputs.items() if k in LOSS_KEYS}
-        if losses["total_loss"] > self.cfg.TRAIN.HUGE_LOSS:
+        if losses["total_loss"] > self.cfg.TRAIN.HUGE_LOSS:  # only with TRAIN.SKIP_HUGE_LOSS False
             if not self.epoch_huge:  # the first of the epoch; _end_epoch counts the rest
                 logger.warning("huge loss %.3g (more than TRAIN.HUGE_LOSS %g): training may be diverging "
                                "(lower TRAIN.BASE_LR?)", losses["total_loss"], self.cfg.TRAIN.HUGE_LOSS)
             self.epoch_huge.append(losses["total_loss"])
         return losses
+
+    def _skipped(self, non_finite: bool, loss: float) -> None:
+        """Count and log a skipped step (`loss`: this process's); stop after TRAIN.MAX_BAD_STEPS in a row."""
+        self.bad_steps += 1
+        self.skipped_steps += 1
+        self.epoch_skipped += 1
+        self.epoch_skipped_huge += not non_finite
+        reason = "non-finite loss" if non_finite else f"loss above TRAIN.HUGE_LOSS {self.cfg.TRAIN.HUGE_LOSS:g}"
+        where = " on some process" if self.dist.distributed else ""
+        logger.warning("%s%s (here %.4g); step skipped (%d in a row)", reason, where, loss, self.bad_steps)
+        if self.bad_steps >= self.cfg.TRAIN.MAX_BAD_STEPS:
+            what = "non-finite or huge" if self.cfg.TRAIN.SKIP_HUGE_LOSS else "non-finite"
+            self._diverged(f"{self.bad_steps} consecutive {what} losses (TRAIN.MAX_BAD_STEPS); stopping "
+                           f"(lower TRAIN.BASE_LR?); {self._last_good()}")
 
     def fit(self) -> None:
         """Run epochs start_epoch .. EPOCH-1, saving `checkpoint_e{epoch+1}.pth` after each."""
@@ -306,13 +346,24 @@ class Trainer:
         if not self.epoch_skipped:
             return
         too_many = self.epoch_skipped / steps > limit
+        why = self._skip_summary()
         if too_many and epoch + 1 == self.cfg.TRAIN.EPOCH:
             # its weights are not the result of the configured training: no final snapshot that looks finished
             self._diverged(f"the last epoch ({epoch + 1}) skipped {self.epoch_skipped} of {steps} steps for "
-                           f"non-finite losses (more than TRAIN.MAX_BAD_FRACTION {limit:g}); snapshot "
+                           f"{why} (more than TRAIN.MAX_BAD_FRACTION {limit:g}); snapshot "
                            f"{snapshot_path(self.snapshot_dir, epoch + 1)} not written; {self._last_good()}")
-        logger.warning("epoch %d skipped %d of %d steps for non-finite losses%s", epoch + 1, self.epoch_skipped,
-                       steps, f" (more than TRAIN.MAX_BAD_FRACTION {limit:g})" if too_many else "")
+        logger.warning("epoch %d skipped %d of %d steps for %s%s", epoch + 1, self.epoch_skipped, steps, why,
+                       f" (more than TRAIN.MAX_BAD_FRACTION {limit:g})" if too_many else "")
+
+    def _skip_summary(self) -> str:
+        """'non-finite losses', or the split between non-finite and huge ones when some were huge."""
+        huge = self.epoch_skipped_huge
+        if not huge:
+            return "non-finite losses"
+        limit = f"{huge} above TRAIN.HUGE_LOSS {self.cfg.TRAIN.HUGE_LOSS:g}"
+        if huge == self.epoch_skipped:
+            return f"huge losses ({limit})"
+        return f"non-finite or huge losses ({self.epoch_skipped - huge} non-finite, {limit})"
 
     def _log(self, losses: Dict[str, float], step: int, data_time: float, step_time: float, bar, it: int) -> None:
         lr = self.optimizer.param_groups[-1]["lr"]

@@ -54,6 +54,9 @@ def load_tracker_model(cfg, snapshot: str, device: Optional[Union[str, torch.dev
 
     if os.path.isfile(os.path.join(snapshot, SETTINGS_FILE)):
         raise ValueError(f"{snapshot} is an ONNX export folder: run it with --backend onnx (TRACK.BACKEND onnx)")
+    if os.path.isdir(snapshot):
+        raise ValueError(f"snapshot {snapshot} is a directory: backend torch loads a .pth file (an ONNX export folder "
+                         "needs --backend onnx)")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = ModelBuilder(cfg)
     load_tracking_checkpoint(model, snapshot)  # the whole model or a CheckpointError, never random heads

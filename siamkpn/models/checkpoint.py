@@ -34,6 +34,8 @@ class LoadReport:
 
 def read_checkpoint(path: str, map_location: Any = "cpu") -> Any:
     """torch.load with weights_only=True and errors that name the file."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {path} is a directory: a .pth file is expected")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
@@ -137,9 +139,4 @@ def load_pretrained_backbone(backbone: nn.Module, path: str) -> LoadReport:
 
 def save_checkpoint(obj: Dict[str, Any], path: str) -> None:
     """torch.save `obj` atomically (siamkpn.utils.atomic): `path` holds the old file or the whole new one."""
-    try:
-        atomic_write(path, lambda f: torch.save(obj, f), binary=True)
-    except OSError as err:  # disk full, quota: torch's message does not say which file
-        if err.errno is None:
-            raise OSError(f"cannot write checkpoint {path}: {err}") from err
-        raise type(err)(err.errno, f"cannot write checkpoint {path}: {err.strerror}") from err
+    atomic_write(path, lambda f: torch.save(obj, f), binary=True, what="checkpoint")  # disk full names the file

@@ -7,9 +7,13 @@ template side runs once per initialisation), `template_kernels(zf)` returns them
 `track(zf, x, kernels)` returns {'heatmap', 'offsets', 'objsize'} lists holding the last stage, as float32
 torch tensors on the CPU. Batches (hp-search lanes) run sample by sample: the graphs have batch 1, because
 the correlation's group count is fixed in ONNX.
+
+The settings record the sha256 of every graph file at export; a graph is read once, checked against it and handed
+to ONNX Runtime as bytes, so a graph replaced after the export (another export's track.onnx) is refused, never run.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Dict, List, Optional, Sequence
@@ -19,8 +23,10 @@ import torch
 import torch.nn as nn
 
 from siamkpn.utils.device import capability_line
+from toolkit.names import check_name
 
-__all__ = ["BackendUnavailable", "ExportFolderError", "OnnxInferenceModel", "require_onnxruntime", "read_settings"]
+__all__ = ["BackendUnavailable", "ExportFolderError", "OnnxInferenceModel", "require_onnxruntime", "read_settings",
+           "read_graph", "reexport_command"]
 
 BRANCHES = ("heatmap", "offsets", "objsize")
 
@@ -66,11 +72,54 @@ def read_settings(folder: str) -> Dict:
         raise ExportFolderError(f"{path}: unreadable ({err})") from err
     if settings.get("format") != FORMAT:
         raise ExportFolderError(f"{path}: format {settings.get('format')!r}, this version reads {FORMAT}")
+    for key, name in settings.get("files", {}).items():
+        check_name(name, f"files.{key}", path)  # a graph file lies in the folder: the settings name no paths
     for key in ("template", "track"):
         name = settings.get("files", {}).get(key)
         if not name or not os.path.isfile(os.path.join(folder, name)):
             raise ExportFolderError(f"{path}: files.{key} ({name!r}) is missing from {folder}")
+    if not isinstance(settings.get("sha256"), dict):
+        # an export of an earlier version: a graph replaced since (another export's) could not be told apart
+        raise ExportFolderError(f"{path} records no sha256 of the graph files (an export of an earlier version), so "
+                                f"they cannot be checked; export again: {reexport_command(folder, settings)}")
     return settings
+
+
+def reexport_command(folder: str, settings: Dict) -> str:
+    """The siamkpn-export-onnx command that writes `folder` again, from what its settings recorded."""
+    source = settings.get("source") or {}
+    parts = ["siamkpn-export-onnx", "--config", source.get("config", "CONFIG.yaml"), "--snapshot",
+             source.get("snapshot", "MODEL.pth"), "--out", folder]
+    if settings.get("opset", 18) != 18:
+        parts += ["--opset", str(settings["opset"])]
+    if settings.get("int8"):
+        parts += ["--int8", "--calib", settings["int8"].get("calibration", "TRAINING_SET")]
+        if settings["int8"].get("pairs", 128) != 128:
+            parts += ["--calib-count", str(settings["int8"]["pairs"])]
+    if source.get("opts"):
+        parts += ["--opts", *[str(v) for v in source["opts"]]]
+    return " ".join(parts)
+
+
+def read_graph(folder: str, settings: Dict, name: str) -> bytes:
+    """The bytes of the graph file `name`, checked against the sha256 recorded at export (ExportFolderError naming
+    the file when it is missing, unrecorded or changed)."""
+    path = os.path.join(folder, name)
+    recorded = settings.get("sha256", {}).get(name)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise ExportFolderError(f"{path}: cannot read the graph ({err.strerror or err})") from err
+    if recorded is None:
+        raise ExportFolderError(f"{path}: no sha256 recorded for it in the folder's settings; export again: "
+                                f"{reexport_command(folder, settings)}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != recorded:
+        raise ExportFolderError(f"{path}: sha256 {digest[:16]}... differs from the {recorded[:16]}... recorded at "
+                                "export (the graph was replaced or changed since; another export's?); export again: "
+                                f"{reexport_command(folder, settings)}")
+    return data
 
 
 class OnnxInferenceModel(nn.Module):
@@ -102,9 +151,9 @@ class OnnxInferenceModel(nn.Module):
         options.log_severity_level = 3
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CPUExecutionProvider"]
-        self._template = ort.InferenceSession(os.path.join(folder, self.settings["files"]["template"]), options,
-                                              providers=providers)
-        self._track = ort.InferenceSession(os.path.join(folder, track_file), options, providers=providers)
+        template = read_graph(folder, self.settings, self.settings["files"]["template"])
+        self._template = ort.InferenceSession(template, options, providers=providers)
+        self._track = ort.InferenceSession(read_graph(folder, self.settings, track_file), options, providers=providers)
         self.kernel_names = list(self.settings["inputs"]["track"][1:])
         self.outputs = [o.name for o in self._track.get_outputs()]
         self.device = torch.device("cpu")

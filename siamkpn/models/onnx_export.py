@@ -10,7 +10,7 @@ batch 1:
 The depthwise correlation against runtime kernels becomes a plain grouped Conv with a weight input.
 Opset 18 through the dynamo exporter, the legacy TorchScript exporter as the fallback. Every graph is run
 under ONNX Runtime on real crops and compared with PyTorch before `siamkpn_onnx.json` is written, so a
-folder with that file holds checked graphs.
+folder with that file holds checked graphs; the file records each graph's sha256, checked at every load.
 """
 from __future__ import annotations
 
@@ -354,8 +354,13 @@ def export_onnx(model: nn.Module, cfg, out: str, opset: int = 18, int8: bool = F
                      "format": "QDQ, per-channel int8 weights, uint8 activations; backbone and neck only"}
     import onnx
 
-    settings = {"format": FORMAT, "files": files, "inputs": {"template": ["z"], "track": ["x", *kernel_names]},
-                "outputs": branches, "opset": opset, "exporters": exporters, "tracker": _tracker_settings(cfg),
+    from siamkpn.utils.provenance import file_identity
+
+    # the graphs' content, checked at every load (onnx_backend.read_graph): a graph replaced later is refused
+    hashes = {name: file_identity(os.path.join(out, name))["sha256"] for name in sorted(set(files.values()))}
+    settings = {"format": FORMAT, "files": files, "sha256": hashes,
+                "inputs": {"template": ["z"], "track": ["x", *kernel_names]}, "outputs": branches, "opset": opset,
+                "exporters": exporters, "tracker": _tracker_settings(cfg),
                 "meta_arc": str(cfg.META_ARC), "int8": int8_info, "source": source or {},
                 "max_relative_error": errors, "check_crops": "calibration set (held-out pairs)" if calib
                 else "rendered synthetic video",

@@ -172,14 +172,19 @@ class _KeypointTrackerBase:
             boxes[:2] = off * np.float32(64) + self.grid[:, rank]  # float32 arithmetic, then widened
         else:
             boxes[:2] = self.grid[:, rank]
-        boxes[2:] = np.exp(objsize) * np.float32(64) if self.normwh else objsize
+        if self.normwh:
+            with np.errstate(over="ignore"):  # a barely trained model's huge log-size is inf, as published
+                boxes[2:] = np.exp(objsize) * np.float32(64)
+        else:
+            boxes[2:] = objsize
         return boxes, score[:num], rank
 
     def _decide(self, state: TrackState, params: LaneParams, outputs: Dict[str, torch.Tensor], lane: int,
                 scale_z: float, img_shape: Tuple[int, ...]) -> Dict[str, Any]:
         """Pick the best candidate of batch entry `lane`, update `state` in place, return the output dict."""
         boxes, score, rank = self._candidates(outputs, lane)
-        with np.errstate(invalid="ignore", divide="ignore"):  # a negative size output gives NaN, as published
+        # a negative size output gives NaN, an infinite one inf or NaN, as published
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             return self._update(state, params, boxes, score, rank, scale_z, img_shape)
 
     def _update(self, state: TrackState, params: LaneParams, boxes: np.ndarray, score: np.ndarray,

@@ -13,6 +13,7 @@ import pytest
 from siamkpn.config import get_cfg
 from siamkpn.datasets.prepare import prepare
 from siamkpn.datasets.prepare.crop import INSTANCE_SIZE, crop_like_siamfc, crop_path, search_region, write_image_atomic
+from siamkpn.datasets.prepare.record import RECORD_FILE
 from siamkpn.datasets.training_set import TrainingSet
 from siamkpn.utils.atomic import temp_files
 
@@ -205,16 +206,18 @@ def test_resume_skips_finished_crops_and_leaves_no_temp_files(tmp_path):
     src, out = str(tmp_path / "download"), str(tmp_path / "out")
     fake_got10k(src)
     first = prepare("got10k", src, out, workers=1)
-    crops = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(out, "crop511")) for f in fs)
-    assert len(crops) == first.written == 4 and not any(os.path.basename(c).startswith(".") for c in crops)
+    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(out, "crop511")) for f in fs)
+    crops = [f for f in files if f.endswith(".x.jpg")]
+    assert len(crops) == first.written == 4 and not any(os.path.basename(c).startswith(".") for c in files)
+    assert sorted(os.path.basename(f) for f in files if f not in crops) == [RECORD_FILE] * 2  # one per video
     umask = os.umask(0)
     os.umask(umask)
-    assert all(os.stat(c).st_mode & 0o777 == 0o666 & ~umask for c in crops)  # not mkstemp's owner-only mode
-    mtimes = {c: os.stat(c).st_mtime_ns for c in crops}
+    assert all(os.stat(c).st_mode & 0o777 == 0o666 & ~umask for c in files)  # not mkstemp's owner-only mode
+    mtimes = {c: os.stat(c).st_mtime_ns for c in files}
     anno = open(os.path.join(out, "train.json")).read()
     second = prepare("got10k", src, out, workers=1)
-    assert (second.written, second.reused) == (0, 4)
-    assert {c: os.stat(c).st_mtime_ns for c in crops} == mtimes
+    assert (second.written, second.reused, second.recut_videos) == (0, 4, 0)
+    assert {c: os.stat(c).st_mtime_ns for c in files} == mtimes
     os.remove(crops[0])
     third = prepare("got10k", src, out, workers=2)
     assert (third.written, third.reused) == (1, 3)
@@ -249,6 +252,144 @@ def test_parallel_run_gives_the_same_result(tmp_path):
         for f in files:
             other = os.path.join(str(tmp_path / "b"), os.path.relpath(os.path.join(d, f), str(tmp_path / "a")))
             assert open(os.path.join(d, f), "rb").read() == open(other, "rb").read()
+
+
+def _crop_files(out):
+    """{path: bytes} of every crop under out/crop511."""
+    root = os.path.join(out, "crop511")
+    return {os.path.join(d, f): open(os.path.join(d, f), "rb").read() for d, _, fs in os.walk(root) for f in fs
+            if f.endswith(".x.jpg")}
+
+
+def _expected_crop(image_path, box, quality=95):
+    """The bytes of the crop that `box` (corners) of the image gives."""
+    image = cv2.imread(image_path)
+    ok, buf = cv2.imencode(".jpg", crop_like_siamfc(image, box), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return buf.tobytes()
+
+
+def _shift_groundtruth(src, seq="GOT-10k_Train_000002", dx=6):
+    """Move every box of a GOT-10k sequence `dx` pixels right (a corrected annotation); return the new corners."""
+    gt = os.path.join(src, "train", seq, "groundtruth.txt")
+    rows = [[float(v) for v in line.split(",")] for line in open(gt).read().split()]
+    with open(gt, "w") as f:
+        f.writelines(f"{x + dx:.4f},{y:.4f},{w:.4f},{h:.4f}\n" for x, y, w, h in rows)
+    return [_xyxy(x + dx, y, w, h) for x, y, w, h in rows]
+
+
+def test_a_changed_groundtruth_recuts_that_video_only_around_the_new_boxes(tmp_path):
+    src, out = str(tmp_path / "download"), str(tmp_path / "out")
+    fake_got10k(src)
+    prepare("got10k", src, out, workers=1)
+    before = _crop_files(out)
+    mtimes = {p: os.stat(p).st_mtime_ns for p in before}
+    boxes = _shift_groundtruth(src)
+    stats = prepare("got10k", src, out, workers=1)
+    crop_root = os.path.join(out, "crop511")
+    for frame, box in enumerate(boxes):
+        image = os.path.join(src, "train", "GOT-10k_Train_000002", f"{frame + 1:08d}.jpg")
+        path = crop_path(crop_root, "train/GOT-10k_Train_000002", frame, "00")
+        assert open(path, "rb").read() == _expected_crop(image, box) != before[path]
+    assert (stats.written, stats.reused) == (2, 2)
+    assert (stats.recut_videos, stats.recut_reasons) == (1, {"annotation changed": 1})
+    anno = json.load(open(os.path.join(out, "train.json")))
+    np.testing.assert_allclose(anno["train/GOT-10k_Train_000002"]["00"]["000000"], boxes[0])
+    untouched = [p for p in before if "GOT-10k_Train_000001" in p]
+    assert len(untouched) == 2 and all(os.stat(p).st_mtime_ns == mtimes[p] for p in untouched)
+
+
+def test_another_quality_recuts_every_crop_and_the_summary_says_so(tmp_path, capsys):
+    from siamkpn.cli.prepare import main
+
+    src, out, fresh = str(tmp_path / "download"), str(tmp_path / "out"), str(tmp_path / "fresh")
+    fake_got10k(src)
+    assert main(["got10k", "--src", src, "--out", out, "--workers", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["got10k", "--src", src, "--out", out, "--workers", "2", "--quality", "60", "--no-progress"]) == 0
+    line = capsys.readouterr().out
+    assert "got10k: 4 crops written, 0 kept from an earlier run, 2 videos re-cut (quality 95 -> 60: 2)" in line
+    prepare("got10k", src, fresh, workers=1, quality=60, progress=False)
+    recut = {os.path.relpath(p, out): data for p, data in _crop_files(out).items()}
+    assert recut == {os.path.relpath(p, fresh): data for p, data in _crop_files(fresh).items()}
+
+
+def test_crops_without_a_record_are_recut_and_an_interrupted_recut_resumes(tmp_path, monkeypatch):
+    """Crops of an earlier version (no record) are not trusted; a re-cut stopped half-way resumes: every crop it
+    left was cut from the new annotation, the missing ones are cut next time."""
+    from siamkpn.datasets.prepare import runner
+
+    src, out = str(tmp_path / "download"), str(tmp_path / "out")
+    fake_got10k(src)
+    prepare("got10k", src, out, workers=1)
+    records = [os.path.join(d, RECORD_FILE) for d, _, fs in os.walk(os.path.join(out, "crop511")) if RECORD_FILE in fs]
+    for record in records:
+        os.remove(record)
+    again = prepare("got10k", src, out, workers=1)
+    assert (again.written, again.reused) == (4, 0)
+    assert (again.recut_videos, again.recut_reasons) == (2, {"no record of their inputs": 2})
+    boxes = _shift_groundtruth(src)
+    real_write, calls = runner.write_image_atomic, []
+
+    def killed_after_one(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(args[0])
+        real_write(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "write_image_atomic", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        prepare("got10k", src, out, workers=1)
+    monkeypatch.undo()
+    resumed = prepare("got10k", src, out, workers=1)
+    for frame, box in enumerate(boxes):
+        image = os.path.join(src, "train", "GOT-10k_Train_000002", f"{frame + 1:08d}.jpg")
+        path = crop_path(os.path.join(out, "crop511"), "train/GOT-10k_Train_000002", frame, "00")
+        assert open(path, "rb").read() == _expected_crop(image, box)
+    assert (resumed.written, resumed.reused, resumed.recut_videos) == (1, 3, 0)  # only the missing crop is cut
+
+
+def _ytbb_row(ytid, cls="0"):
+    return f"{ytid},1000,{cls},person,0,present,0.25,0.5,0.3,0.6"
+
+
+@pytest.mark.parametrize("source, bad", [("ytbb", "youtube id '../../../x'"), ("ytbb", "class id '../../../x'"),
+                                         ("coco", "image file_name '../x.jpg'")])
+def test_a_name_from_data_that_leaves_its_folder_is_refused_and_nothing_is_written(tmp_path, capsys, source, bad):
+    from helpers import tool_error  # here: tests/test_docs_commands.py loads this module for its fakes
+    from siamkpn.cli.prepare import main
+
+    src, out = tmp_path / "download", tmp_path / "out"
+    if source == "ytbb":
+        row = _ytbb_row("../../../x") if "youtube" in bad else _ytbb_row("AAA", "../../../x")
+        # the frame a bad youtube id points at (tmp_path/x_1000_0_0.jpg) exists: the old code cut it into out/x/
+        _image(str(tmp_path / "x_1000_0_0.jpg"), [[40, 36, 80, 72]])
+        (src / "yt_bb_detection_train" / "0").mkdir(parents=True)
+        (src / "yt_bb_detection_train.csv").write_text(row + "\n")
+        where = f"{src / 'yt_bb_detection_train.csv'}:1"
+    else:
+        fake_coco(str(src))
+        anno = src / "annotations" / "instances_train2017.json"
+        data = json.loads(anno.read_text())
+        data["images"][0]["file_name"] = "../x.jpg"
+        anno.write_text(json.dumps(data))
+        _image(str(src / "x.jpg"), [[40, 36, 80, 72]])
+        where = str(anno)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    line = tool_error(capsys, main, [source, "--src", str(src), "--out", str(out), "--workers", "1"])
+    assert f"{where}: {bad} holds a path separator" in line, line
+    assert sorted(p for p in tmp_path.rglob("*")) == before and not out.exists()
+
+
+def test_unsafe_video_keys_are_refused_whatever_the_source(tmp_path):
+    from siamkpn.datasets.prepare.runner import CropJob, run_jobs
+    from toolkit.names import UnsafeNameError
+
+    job = CropJob(str(tmp_path / "a.jpg"), "train/../../x", [("00", 0, [1, 1, 9, 9])], source="list.txt")
+    with pytest.raises(UnsafeNameError, match=r"list.txt: video 'train/../../x': component '..' is '..'"):
+        run_jobs([job], str(tmp_path / "crop511"), progress=False)
+    assert not (tmp_path / "crop511").exists()
+    with pytest.raises(UnsafeNameError, match=r"--split: split '../x' holds a path separator"):
+        prepare("got10k", str(tmp_path), str(tmp_path / "out"), split="../x")
 
 
 def test_unreadable_image_is_skipped_with_a_warning(tmp_path, caplog):

@@ -206,6 +206,7 @@ def test_blown_up_buffer_is_caught_but_large_healthy_bn_variance_is_not(tmp_path
 def test_huge_learning_rate_warns_and_stops_before_a_snapshot(tmp_path, caplog):
     """--opts TRAIN.BASE_LR 1e6: finite but huge losses warn, and the blown-up weights are not snapshotted."""
     cfg = _cfg(tmp_path, epochs=1)
+    cfg.TRAIN.SKIP_HUGE_LOSS = False  # the behaviour before the published step rule became the default
     cfg.TRAIN.BASE_LR = cfg.TRAIN.LR.KWARGS.start_lr = 1e6
     cfg.TRAIN.LR.KWARGS.end_lr = 1e5
     with caplog.at_level(logging.WARNING, logger="siamkpn.train"):
@@ -214,6 +215,63 @@ def test_huge_learning_rate_warns_and_stops_before_a_snapshot(tmp_path, caplog):
     assert any("huge loss" in r.getMessage() for r in caplog.records)
     assert any("1 of 2 steps had a loss above TRAIN.HUGE_LOSS" in r.getMessage() for r in caplog.records)
     assert any(r.levelno == logging.ERROR and "not written" in r.getMessage() for r in caplog.records)  # logged
+    assert _snapshots(cfg) == []
+
+
+def _one_step(cfg):
+    """A trainer after one step of epoch 0 on its first batch: (trainer, losses or None, weights before)."""
+    trainer = _trainer(cfg)
+    trainer._prepare_epoch(0)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    return trainer, trainer._step(trainer._to_device(next(iter(trainer.loader)))), before
+
+
+def test_a_loss_above_huge_loss_is_skipped_counted_and_logged_by_default(tmp_path, caplog):
+    """The published rule (pysot's is_valid_number): a finite loss above 1e4 takes no step."""
+    cfg = _cfg(tmp_path, epochs=1)
+    cfg.TRAIN.HM_WEIGHT = 1e6  # a finite total loss far above TRAIN.HUGE_LOSS
+    with caplog.at_level(logging.WARNING, logger="siamkpn.train"):
+        trainer, losses, before = _one_step(cfg)
+    assert losses is None and trainer.skipped_steps == 1 and trainer.epoch_skipped_huge == 1
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, before[key]), key  # no optimizer step, BN statistics restored
+    assert any("loss above TRAIN.HUGE_LOSS 10000" in r.getMessage() and "step skipped (1 in a row)" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_skip_huge_loss_false_trains_on_a_huge_loss_with_a_warning(tmp_path, caplog):
+    cfg = _cfg(tmp_path, epochs=1)
+    cfg.TRAIN.HM_WEIGHT = 1e6
+    cfg.TRAIN.SKIP_HUGE_LOSS = False
+    with caplog.at_level(logging.WARNING, logger="siamkpn.train"):
+        trainer, losses, before = _one_step(cfg)
+    assert losses["total_loss"] > cfg.TRAIN.HUGE_LOSS and trainer.skipped_steps == 0
+    assert trainer.epoch_huge == [losses["total_loss"]]
+    head = "kpn_head.kpn0.heatmap.head1.1.bias"
+    assert not torch.equal(trainer.model.state_dict()[head], before[head])
+    assert any("huge loss" in r.getMessage() for r in caplog.records)
+
+
+def test_huge_losses_count_towards_max_bad_steps(tmp_path):
+    cfg = _cfg(tmp_path, epochs=1)
+    cfg.TRAIN.HM_WEIGHT = 1e6
+    cfg.TRAIN.MAX_BAD_STEPS = 2
+    with pytest.raises(TrainingDiverged, match="2 consecutive non-finite or huge losses.*no good snapshot"):
+        _trainer(cfg).fit()
+    assert _snapshots(cfg) == []
+
+
+def test_huge_learning_rate_skips_the_huge_step_and_fails_the_last_epoch(tmp_path, caplog):
+    """--opts TRAIN.BASE_LR 1e6 under the published rule: the blown-up step is skipped, and half of the last epoch
+    skipped fails the run (TRAIN.MAX_BAD_FRACTION) without a final snapshot."""
+    cfg = _cfg(tmp_path, epochs=1)
+    cfg.TRAIN.BASE_LR = cfg.TRAIN.LR.KWARGS.start_lr = 1e6
+    cfg.TRAIN.LR.KWARGS.end_lr = 1e5
+    with caplog.at_level(logging.WARNING, logger="siamkpn.train"):
+        with pytest.raises(TrainingDiverged, match=r"last epoch \(1\) skipped 1 of 2 steps for huge losses \(1 above "
+                                                   r"TRAIN\.HUGE_LOSS 10000\).*checkpoint_e1\.pth not written"):
+            _trainer(cfg).fit()
+    assert not any("training may be diverging" in r.getMessage() for r in caplog.records)  # skipped, not trained on
     assert _snapshots(cfg) == []
 
 

@@ -3,7 +3,17 @@ from __future__ import annotations
 
 import pytest
 
-from hpsearch.grid import BOUNDS, Point, SearchSpace, format_value, parse_int_range, parse_range
+from hpsearch.grid import (
+    BOUNDS,
+    Point,
+    SearchSpace,
+    format_value,
+    int_range_count,
+    parse_int_range,
+    parse_range,
+    range_count,
+    refine_count,
+)
 
 
 def test_parse_range_is_arange_rounded_with_exclusive_stop():
@@ -89,3 +99,43 @@ def test_parse_range_bounds_name_the_flag_and_the_values(param, text, bad):
         parse_range(text, f"--{param}", BOUNDS[param])
     assert parse_range("0.0,1.01,0.5", "--lr", BOUNDS["lr"]) == [0.0, 0.5, 1.0]  # the bounds themselves are in
     assert parse_range("3.5", "--penalty-k", BOUNDS["penalty_k"]) == [3.5]  # penalty_k has no upper bound
+
+
+@pytest.mark.parametrize("text", [
+    "0.0,0.5,0.1", "0.3,0.8,0.1", "0.35,0.5,0.05", " 0.44 ", "0.1,0.8,0.05", "-0.3,0.3,0.1", "0,1,0.3",
+    "0.0000005,0.00001,0.000001",  # half-unit start: rounding moves every value, none merges
+    "0.1,0.10001,0.0000003", "0.1,0.1001,1e-9", "0.5,0.5000024,1e-7",  # steps under 1e-6: rounding merges values
+    "0.999999,1.0000005,0.0000001",  # the last values round onto the exclusive stop
+])
+def test_range_count_is_the_number_of_values_without_making_them(text):
+    assert range_count(text) == len(parse_range(text))
+
+
+@pytest.mark.parametrize("text", ["0.1,0.2", "a,1,0.1", "0.5,0.1,0.1", "0,1,0", "0,inf,1", "0.3,0.3,0.1"])
+def test_range_count_raises_what_parse_range_raises(text):
+    with pytest.raises(ValueError) as counted:
+        range_count(text, "--lr")
+    with pytest.raises(ValueError) as parsed:
+        parse_range(text, "--lr")
+    assert str(counted.value) == str(parsed.value)
+
+
+def test_huge_ranges_are_counted_not_made():
+    assert range_count("0,1,0.000001") == 10 ** 6 and range_count("0,1,1e-12") == 10 ** 6  # 1e12 arange values
+    assert range_count("0,1e9,0.001") == 10 ** 12
+    assert int_range_count("0,1000000000000,1") == 10 ** 12
+    assert int_range_count("255,288,8") == len(parse_int_range("255,288,8")) == 5
+    with pytest.raises(ValueError, match="--search-region: the range '9,1,1' is empty"):
+        int_range_count("9,1,1", "--search-region")
+    assert refine_count(3, 2) == 24 and refine_count(5, 0) == 0
+
+
+def test_level1_is_enumerated_one_point_at_a_time():
+    axis = [round(i * 1e-4, 6) for i in range(2000)]
+    space = SearchSpace(list(range(1, 11)), axis, axis, axis[:10])  # 400 million points: never listed
+    assert space.size() == 10 * 2000 * 2000 * 10
+    points = space.iter_level1()
+    assert iter(points) is points  # an iterator, not a list
+    assert next(points) == Point(1, 0.0, 0.0, 0.0) and next(points) == Point(1, 0.0, 0.0, 0.0001)
+    small = SearchSpace([2, 1], [0.1, 0.2], [0.3], [0.6], [255, 263])
+    assert list(small.iter_level1()) == small.level1() and small.size() == len(small.level1()) == 8

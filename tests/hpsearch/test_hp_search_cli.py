@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import tracemalloc
 
 import pytest
 
+import hpsearch.study as st
 from helpers import tool_error, torch_threads
 from hp_bench import bench, tool_argv  # noqa: F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
-from siamkpn.cli.hp_search import build_parser, main
+from siamkpn.cli.hp_search import build_parser, main, parse_args
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +66,69 @@ def test_sequences_shorter_than_the_eao_interval_are_an_error_with_the_way_out(b
     out = capsys.readouterr().out
     assert re.search(r"this worker: 1 configurations evaluated, 0 duplicates skipped, 0 failed", out)
     assert "checkpoint_e1_pk-0.100_wi-0.500_lr-0.500" in out
+
+
+BIG = ["--penalty-k", "0,1,0.000001", "--window-influence", "0,1,0.0001", "--lr", "0.3,0.6,0.1"]  # 1e6 x 1e4 x 3
+
+
+def test_a_huge_grid_is_refused_at_once_naming_the_count_and_the_flag(capsys):
+    tracemalloc.start()
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            main(["--config", "missing.yaml", "--dataset", "OTB100", "--start-epoch", "1", "--end-epoch", "1", *BIG])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert exit_.value.code == 2
+    # it used to build the 1e6 values, then enumerate 3e10 configurations: 6 GB after 90 s, nothing printed
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "siamkpn-hp-search: error: the search has 30,000,000,078 configurations (1 epoch x 1,000,000 --penalty-k x "
+        "10,000 --window-influence x 3 --lr + up to 78 in level 2), more than --max-configs 100,000: use larger "
+        "steps or fewer epochs, or raise --max-configs")
+    assert peak < 4 * 2 ** 20  # counted from the ranges: no value list was made (nor the config read)
+
+
+def test_the_limit_counts_every_epoch_region_and_level_and_a_grid_within_it_is_made(capsys):
+    base = ["--config", "c.yaml", "--dataset", "OTB100", "--start-epoch", "1", "--end-epoch", "2",
+            "--penalty-k", "0,1,0.01", "--window-influence", "0.1,0.3,0.1", "--lr", "0.5"]  # 2 x 100 x 2 x 1 = 400
+    args = parse_args(base + ["--max-configs", "424"])  # + level 2: 3 centres x (3 x 3 - 1) neighbours
+    assert len(args.penalty_k) == 100 and args.window_influence == [0.1, 0.2] and args.lr == [0.5]
+    assert parse_args(base + ["--max-configs", "400", "--level", "1"]).lr == [0.5]
+    regions = parse_args(base + ["--search-region", "255,288,8", "--level", "1", "--max-configs", "2000"])
+    assert regions.search_region == [255, 263, 271, 279, 287]
+    for extra, message in [(["--max-configs", "423"], "the search has 424 configurations (2 epochs x 100 --penalty-k "
+                            "x 2 --window-influence x 1 --lr + up to 24 in level 2), more than --max-configs 423"),
+                           (["--search-region", "255,288,8", "--no-refine", "--max-configs", "1999"],
+                            "the search has 2,000 configurations (2 epochs x 5 --search-region x 100 --penalty-k x "
+                            "2 --window-influence x 1 --lr), more than --max-configs 1,999")]:
+        with pytest.raises(SystemExit):
+            parse_args(base + extra)
+        assert message in capsys.readouterr().err
+
+
+def _fill_the_disk(open_study):
+    """open_study, then a database that cannot grow: SQLite answers "database or disk is full" (SQLITE_FULL), as on a
+    full disk."""
+    from sqlalchemy import event
+
+    def opened(storage, *args, **kwargs):
+        study = open_study(storage, *args, **kwargs)
+
+        @event.listens_for(storage.engine, "connect")
+        def _full(connection, _record):
+            pages = connection.execute("PRAGMA page_count").fetchone()[0]
+            connection.execute(f"PRAGMA max_page_count = {pages}")
+
+        storage.engine.dispose()
+        return study
+    return opened
+
+
+def test_a_full_disk_names_the_study_database(bench, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(st, "open_study", _fill_the_disk(st.open_study))
+    argv = tool_argv(bench, tmp_path / "res", "OTB100", "--level", "1", "--penalty-k", "0,1,0.05")  # 80 to enqueue
+    line = tool_error(capsys, main, argv, code=1)
+    db = tmp_path / "res" / "OTB100" / "hp_search.db"
+    # it used to be optuna's "invalid data in the commit, e.g. exceeding max length", after retrying for ~40 s
+    assert line.startswith(f"siamkpn-hp-search: error: StorageFullError: cannot write the study database {db}: "
+                           "No space left on device (database or disk is full)"), line

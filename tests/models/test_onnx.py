@@ -209,6 +209,66 @@ def test_export_folder_problems_are_named(exported, tmp_path):
         OnnxInferenceModel(str(unfinished), cfg)
 
 
+def _copy_export(folder: Path, copy: Path, edit=None) -> Path:
+    """A copy of an export folder (graphs hard-linked), its settings passed through `edit`."""
+    copy.mkdir()
+    settings = json.loads((folder / SETTINGS_FILE).read_text())
+    for name in set(settings["files"].values()):
+        os.link(folder / name, copy / name)
+    (copy / SETTINGS_FILE).write_text(json.dumps(edit(settings) if edit else settings))
+    return copy
+
+
+def test_a_graph_replaced_after_the_export_is_refused_naming_the_file(exported, tmp_path):
+    """Every graph's sha256 is recorded at export and checked at load: another graph in track.onnx's place (here the
+    fixture's int8 graph, as another export's would be) is refused before it tracks anything."""
+    cfg, _, folder, calib, snapshot, _ = exported
+    copy = _copy_export(folder, tmp_path / "replaced")
+    os.unlink(copy / "track.onnx")
+    os.link(folder / "track_int8.onnx", copy / "track.onnx")
+    with pytest.raises(ExportFolderError) as err:
+        OnnxInferenceModel(str(copy), cfg)
+    line = str(err.value)
+    assert line.startswith(f"{copy / 'track.onnx'}: sha256 ") and "differs from the" in line and "\n" not in line
+    assert f"export again: siamkpn-export-onnx --config CONFIG.yaml --snapshot MODEL.pth --out {copy} --int8 " \
+           f"--calib {calib} --calib-count 4" in line
+    assert OnnxInferenceModel(str(copy), cfg, int8=True).int8  # the graphs that are intact still load
+    settings = json.loads((folder / SETTINGS_FILE).read_text())
+    assert set(settings["sha256"]) == {"template.onnx", "track.onnx", "track_int8.onnx"}
+    assert settings["sha256"]["track.onnx"] == snapshot_identity(str(folder))["track.onnx"]["sha256"]
+
+
+def test_an_export_without_graph_hashes_or_with_unsafe_names_is_refused(exported, tmp_path):
+    cfg, _, folder, _, _, _ = exported
+
+    def older(settings):
+        settings.pop("sha256", None)
+        settings["source"] = {"config": "/x/config.yaml", "snapshot": "/x/e20.pth", "opts": ["TRACK.LR", "0.4"]}
+        return settings
+
+    old = _copy_export(folder, tmp_path / "old", older)
+    command = (f"siamkpn-export-onnx --config /x/config.yaml --snapshot /x/e20.pth --out {old} --int8 --calib "
+               r"\S+ --calib-count 4 --opts TRACK.LR 0.4$")
+    with pytest.raises(ExportFolderError, match=r"records no sha256 of the graph files .*export again: " + command):
+        load_tracker_model(cfg, str(old), backend="onnx")
+
+    def unrecorded(settings):
+        settings.get("sha256", {}).pop("template.onnx", None)
+        return settings
+
+    with pytest.raises(ExportFolderError, match=r"template.onnx: no sha256 recorded for it"):
+        OnnxInferenceModel(str(_copy_export(folder, tmp_path / "unrecorded", unrecorded)), cfg)
+
+    def escaping(settings):
+        settings["files"]["track"] = "../track.onnx"
+        return settings
+
+    from toolkit.names import UnsafeNameError
+
+    with pytest.raises(UnsafeNameError, match=r"siamkpn_onnx.json: files.track '../track.onnx' holds a path"):
+        OnnxInferenceModel(str(_copy_export(folder, tmp_path / "escaping", escaping)), cfg)
+
+
 @pytest.mark.slow
 def test_export_tool_end_to_end_and_its_usage_errors(exported, tmp_path, capsys):
     from siamkpn.cli.export_onnx import main

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 
 import cv2
 import numpy as np
 import pytest
 
 from toolkit.datasets import DatasetError, DatasetFactory, FrameReadError, otb, uav
+from toolkit.names import UnsafeNameError
 
 create = DatasetFactory.create_dataset
 
@@ -370,3 +373,82 @@ def test_dataset_root_resolution(tmp_path, monkeypatch):
         resolve_dataset_root("OTB100")
     (tmp_path / "testing_dataset" / "OTB100").mkdir(parents=True)
     assert resolve_dataset_root("OTB100") == "testing_dataset/OTB100"
+
+
+# ------------------------------------------------------------------ names from data are data, not paths
+
+JSON_LOADERS = ("OTB100", "VOT2018", "VOT2018-LT", "UAV123", "LaSOT", "GOT-10k", "NFS30", "TrackingNet")
+UNSAFE = ("../../x", "/abs/victim", "a/b", "a\\b", "..", ".", "", "x\x00y")
+
+
+@pytest.mark.parametrize("dataset", JSON_LOADERS)
+@pytest.mark.parametrize("name", UNSAFE)
+def test_a_video_name_that_is_a_path_is_refused_naming_the_json(tmp_path, dataset, name):
+    meta = {"ok": {"video_dir": "ok", "img_names": ["ok/1.jpg"], "gt_rect": [[1, 2, 3, 4]]},
+            name: {"video_dir": "ok", "img_names": ["ok/1.jpg"], "gt_rect": [[1, 2, 3, 4]]}}
+    _write(tmp_path / f"{dataset}.json", json.dumps(meta))
+    with pytest.raises(UnsafeNameError) as err:
+        create(dataset, tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / dataset}.json: video name {name!r} ")
+
+
+def _one_frame_json(path, img, video_dir="ok"):
+    _write(path, json.dumps({"v": {"video_dir": video_dir, "img_names": [img], "gt_rect": [[1, 2, 3, 4]]}}))
+
+
+@pytest.mark.parametrize("img", ["../elsewhere/1.jpg", "ok/../../1.jpg", "/etc/passwd", ""])
+def test_json_image_names_must_stay_inside_the_dataset_root(tmp_path, img):
+    root = tmp_path / "root"
+    _one_frame_json(root / "OTB100.json", img)
+    with pytest.raises(UnsafeNameError, match=rf"OTB100.json: video 'v': image {re.escape(repr(img))} "):
+        create("OTB100", root)
+    _one_frame_json(root / "OTB100.json", "ok/1.jpg", video_dir="../../up")
+    with pytest.raises(UnsafeNameError, match=r"OTB100.json: video 'v': video_dir '../../up' leads to .* outside"):
+        create("OTB100", root)
+    # sub-paths are how pysot jsons name frames; only the text is normalised, so a symlinked root still reads
+    (tmp_path / "link").symlink_to(root)
+    for ok in ("ok/img/1.jpg", "ok/../ok/1.jpg", f"{tmp_path}/link/ok/1.jpg"):
+        _one_frame_json(root / "OTB100.json", ok)
+        assert create("OTB100", tmp_path / "link")["v"].img_names == [os.path.join(tmp_path / "link", ok)]
+
+
+def test_attribute_names_that_are_paths_are_refused(tmp_path):
+    """Attributes name the plot files of siamkpn-eval --plot (``success_plot_<attr>.png``)."""
+    meta = {"v": {"img_names": ["v/1.jpg"], "gt_rect": [[1, 2, 3, 4]], "attr": ["IV", "../../x"]}}
+    _write(tmp_path / "OTB100.json", json.dumps(meta))
+    with pytest.raises(UnsafeNameError, match=r"OTB100.json: video 'v': attribute '../../x' holds a path separator"):
+        create("OTB100", tmp_path)
+    meta["v"]["attr"] = ["IV", "Out-of-View", "Scale Variation"]  # UAV123's attribute names are fine
+    _write(tmp_path / "OTB100.json", json.dumps(meta))
+    assert create("OTB100", tmp_path).attr["Out-of-View"] == ["v"]
+
+
+def test_duplicate_keys_in_a_json_are_refused_naming_the_key_and_file(tmp_path):
+    entry = '{"img_names": ["%s/1.jpg"], "gt_rect": [[1, 2, 3, 4]]}'
+    _write(tmp_path / "OTB100.json", '{"a": %s, "b": %s, "a": %s}' % (entry % "a", entry % "b", entry % "c"))
+    with pytest.raises(DatasetError, match=r"OTB100.json: duplicate video key 'a'"):
+        create("OTB100", tmp_path)
+    _write(tmp_path / "OTB100.json", '{"a": {"img_names": ["a/1.jpg"], "gt_rect": [[1, 2, 3, 4]], '
+                                     '"gt_rect": [[5, 6, 7, 8]]}}')
+    with pytest.raises(DatasetError, match=r"OTB100.json: video 'a': duplicate key 'gt_rect'"):
+        create("OTB100", tmp_path)
+
+
+@pytest.mark.parametrize("dataset, list_name", [("VOT2018", "list.txt"), ("GOT-10k", "list.txt"),
+                                                 ("LaSOT", "testing_set.txt")])
+def test_list_file_names_that_are_paths_are_refused_naming_file_and_line(tmp_path, dataset, list_name):
+    root = tmp_path / "root"
+    _write(tmp_path / "victim/groundtruth.txt", _boxes(1))  # what '../victim' would reach
+    _write(root / "a/groundtruth.txt", _boxes(1))
+    _frames(root / "a/color", 1)
+    _frames(root / "a/img", 1)
+    _write(root / list_name, "a\n../victim\n")
+    with pytest.raises(UnsafeNameError, match=rf"{list_name}(, line 2)?: sequence name '../victim' holds a path"):
+        create(dataset, root, layout="native")
+
+
+def test_folder_names_that_are_not_plain_names_are_refused(tmp_path):
+    _frames(tmp_path / "a\\b/img", 1, "{:04d}.jpg")  # one folder on POSIX, a path elsewhere
+    _write(tmp_path / "a\\b/groundtruth_rect.txt", _boxes(1))
+    with pytest.raises(UnsafeNameError, match=r"video name 'a\\\\b' holds a path separator"):
+        create("OTB100", tmp_path)

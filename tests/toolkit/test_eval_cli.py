@@ -1,6 +1,7 @@
 """tools/eval.py end to end: the published numbers in --json, pysot's tables, plots, and clear errors."""
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -218,6 +219,26 @@ def test_read_only_json_folder_fails_before_scoring(eval_fixture_dir, tmp_path, 
     finally:
         folder.chmod(0o700)
     assert "cannot write in" in line
+
+
+@pytest.mark.parametrize("flag, name", [("--json", "out.json"), ("--plot", "plots")])
+def test_disk_full_after_the_table_names_the_file_and_exits_1(eval_fixture_dir, tmp_path, tool, capsys,
+                                                             monkeypatch, flag, name):
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    dest = tmp_path / "out" / name
+    code = tool.main(["--tracker_path", str(eval_fixture_dir / "results"), "--dataset", "VOT2018",
+                      "--dataset-root", str(eval_fixture_dir / "vot"), "--no-progress", flag, str(dest)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "TrkPoly" in out  # the table was printed before the write failed
+    last = err.strip().splitlines()[-1]
+    target = str(dest) if flag == "--json" else f"{dest}{os.sep}eao_rank.png"
+    assert last.startswith("siamkpn-eval: error: ") and f"cannot write {target}: No space left on device" in last
+    assert "Traceback" not in err
+    leftovers = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert leftovers == []  # no half-written file, no temporary file
 
 
 def test_garbled_result_is_an_error_naming_file_and_line(eval_fixture_dir, tmp_path, tool, capsys):

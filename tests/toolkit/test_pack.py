@@ -1,6 +1,7 @@
 """Submission archives (toolkit.submission, tools/pack_results.py) on synthetic GOT-10k / TrackingNet / VOT folders."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -10,7 +11,9 @@ import pytest
 
 from helpers import tool_error
 from siamkpn.cli.pack_results import main
+from toolkit.names import UnsafeNameError
 from toolkit.results import write_video_result
+from toolkit.submission import submission_entries, zip_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 LENGTHS = {"GOT-10k_Test_000001": 4, "GOT-10k_Test_000002": 3}
@@ -147,3 +150,38 @@ def test_toolkit_submission_never_imports_torch_or_siamkpn():
             "sys.exit(f'imported {bad}' if bad else 0)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+def test_a_json_video_name_that_is_a_path_never_becomes_an_archive_member(tmp_path, capsys):
+    """Before: member ``baseline/../../../x/../../../x_001.txt`` (zip-slip), exit 0."""
+    tmp_path = tmp_path / "a" / "b" / "c"  # what the name reaches stays inside the test's folder
+    root, name = tmp_path / "VOT2018", "../../../x"
+    (root / "s1" / "color").mkdir(parents=True)
+    (root / "s1" / "color" / "00000001.jpg").write_bytes(b"")
+    meta = {name: {"video_dir": "s1", "img_names": ["s1/color/00000001.jpg"], "gt_rect": [[1, 1, 9, 9]]}}
+    (root / "VOT2018.json").write_text(json.dumps(meta))
+    trk = tmp_path / "results" / "VOT2018" / "trk"
+    (trk / "baseline" / name).mkdir(parents=True)
+    (trk / "baseline" / name / "../../../x_001.txt").write_text("1\n")  # where the old packer read it
+    line = tool_error(capsys, main, _pack(tmp_path, "VOT2018", root), 2)
+    assert line.startswith(f"siamkpn-pack: error: {root / 'VOT2018.json'}: video name {name!r} holds a path sep")
+    assert not (tmp_path / "sub.zip").exists()
+
+
+def test_sequence_and_tracker_names_must_be_plain(got10k, capsys):
+    trk = got10k / "results" / "GOT-10k-test" / "trk"
+    with pytest.raises(UnsafeNameError, match=r"GOT-10k-test: sequence name '\.\./x'"):
+        submission_entries("GOT-10k-test", trk, [("GOT-10k_Test_000001", 4), ("../x", 1)])
+    args = _pack(got10k, "GOT-10k-test", got10k / "GOT-10k")
+    args[args.index("--tracker") + 1] = "../GOT-10k-test/trk"  # the same results, reached through a path
+    line = tool_error(capsys, main, args, 2)
+    assert "--tracker: tracker name '../GOT-10k-test/trk' holds a path separator" in line
+    assert not (got10k / "sub.zip").exists()
+
+
+@pytest.mark.parametrize("member", ["../x.txt", "baseline/../../x.txt", "/abs.txt", "a//b.txt", "a\\..\\b.txt",
+                                    "./a.txt", "a/", "a\x00b"])
+def test_archive_members_are_plain_relative_paths(member):
+    with pytest.raises(UnsafeNameError, match="archive member"):
+        zip_bytes({"ok/ok_001.txt": "1\n", member: "1\n"})
+    assert zip_bytes({"baseline/s1/s1_001.txt": "1\n"})[:2] == b"PK"

@@ -7,6 +7,7 @@ re-initialisation frames, lost counts, the result-file text, and batch lanes == 
 from __future__ import annotations
 
 import hashlib
+import warnings
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from toolkit.datasets import DatasetFactory
 from toolkit.protocols import (
     ProtocolResult,
     SingleLane,
+    TrackingInputWarning,
     run_longterm,
     run_ope,
     run_ope_batch,
@@ -224,3 +226,77 @@ def test_run_protocol_dispatches_on_result_kind(otb_video):
     assert run_protocol(make(), otb_video, "got10k").boxes == run_ope(make(), otb_video).boxes
     with pytest.raises(ValueError, match="valid kinds"):
         run_protocol(make(), otb_video, "bogus")
+
+
+class FramesVideo:
+    """An in-memory video: frames of the given (h, w) sizes, one ground-truth box per frame."""
+
+    def __init__(self, name, sizes, gts):
+        self.name, self.gt_traj = name, [list(map(float, g)) for g in gts]
+        self.sizes = sizes
+        self.img_names = [f"/data/{name}/{i + 1:04d}.jpg" for i in range(len(sizes))]
+
+    def __len__(self):
+        return len(self.sizes)
+
+    def load_frame(self, i):
+        return np.full((*self.sizes[i], 3), i, np.uint8)
+
+
+class Constant:
+    """Tracks nothing: always answers the same box."""
+
+    def __init__(self, box):
+        self.box = box
+
+    def init(self, img, box):
+        pass
+
+    def track(self, img):
+        return {"bbox": list(self.box), "best_score": 0.5}
+
+
+def _input_warnings(run):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run()
+    return result, [str(w.message) for w in caught if issubclass(w.category, TrackingInputWarning)]
+
+
+INSIDE = [5, 5, 10, 10]
+
+
+@pytest.mark.parametrize("kind", ["ope", "longterm", "got10k", "vot"])
+def test_init_box_outside_the_image_warns_naming_video_frame_and_file(kind):
+    video = FramesVideo("Far", [(30, 40)] * 4, [[100, 50, 10, 10]] + [INSIDE] * 3)  # 40x30 frames
+    result, caught = _input_warnings(lambda: run_protocol(Constant(INSIDE), video, kind))
+    box = "100.5, 50.5" if kind != "vot" else "100, 50"  # VOT goes through the gt's polygon, as published
+    assert caught == [f"video 'Far' frame 0 (/data/Far/0001.jpg): the init box [{box}, 10, 10] lies entirely outside "
+                      "the 40x30 image; tracked as given"]
+    assert len(result.boxes) == 4  # tracked as before
+
+
+def test_vot_reinit_outside_the_image_warns_once_per_video():
+    # fails every frame: re-inits at frames 6, 12 and 18, all on a box right of the image
+    video = FramesVideo("Gone", [(30, 40)] * 20, [INSIDE] * 6 + [[40, 5, 10, 10]] * 14)
+    result, caught = _input_warnings(lambda: run_vot_reset(Constant(FAR_AWAY), video))
+    assert [i for i, b in enumerate(result.boxes) if b == 1] == [0, 6, 12, 18]
+    assert len(caught) == 1 and caught[0].startswith("video 'Gone' frame 6 (/data/Gone/0007.jpg): the init box "
+                                                      "[40, 5, 10, 10] lies entirely outside")
+
+
+@pytest.mark.parametrize("kind", ["ope", "vot"])
+def test_frames_of_another_size_warn_once_per_video(kind):
+    video = FramesVideo("Mixed", [(30, 40)] * 3 + [(30, 50), (20, 40)], [INSIDE] * 5)
+    result, caught = _input_warnings(lambda: run_protocol(Constant(INSIDE), video, kind))
+    assert caught == ["video 'Mixed' frame 3 (/data/Mixed/0004.jpg): a 50x30 image in a video whose first frame "
+                      "is 40x30; tracked as given"]
+    assert len(result.boxes) == 5
+
+
+@pytest.mark.parametrize("kind", ["ope", "vot"])
+def test_ordinary_videos_and_boxes_touching_the_border_are_silent(otb_video, kind):
+    video = FramesVideo("Edge", [(30, 40)] * 3, [[-9, -9, 10, 10], [39, 29, 10, 10], [39, 29, 10, 10]])
+    assert _input_warnings(lambda: run_protocol(Constant(INSIDE), video, kind))[1] == []
+    replay = ScriptedTracker(otb_video, lambda i: otb_video.gt_traj[i])
+    assert _input_warnings(lambda: run_protocol(replay, otb_video, kind))[1] == []

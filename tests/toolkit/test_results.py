@@ -1,13 +1,16 @@
 """Result files: pysot's layouts and number formats, atomic writes, strict readers."""
 from __future__ import annotations
 
+import errno
 import math
 import os
+import re
 
 import numpy as np
 import pytest
 
 from toolkit import results as R
+from toolkit.names import UnsafeNameError
 from toolkit.results import ResultFileError
 
 
@@ -112,6 +115,26 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == ["Seq.txt"]  # no temp files, no half file
 
 
+@pytest.mark.parametrize("kind, dataset", [("ope", "OTB100"), ("longterm", "VOT2018-LT")])
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EFBIG])
+def test_disk_full_names_the_result_file_and_keeps_the_errno(tmp_path, monkeypatch, kind, dataset, code):
+    old = R.write_video_result(tmp_path, dataset, "T", "Seq", [[1, 2, 3, 4]] * 3, scores=[None, 0.5, 0.5],
+                               times=[0.1] * 3, kind=kind)
+    before = {p: p.read_bytes() for p in old.parent.iterdir()}
+
+    def disk_full(fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError) as err:
+        R.write_video_result(tmp_path, dataset, "T", "Seq", [[5, 6, 7, 8]] * 3, scores=[None, 0.1, 0.1],
+                             times=[0.2] * 3, kind=kind)
+    assert err.value.errno == code
+    first = R.result_files(tmp_path / dataset / "T", "Seq", kind)["confidence" if kind == "longterm" else "boxes"]
+    assert str(err.value).endswith(f"cannot write {first}: {os.strerror(code)}")
+    assert {p: p.read_bytes() for p in old.parent.iterdir()} == before  # the old files whole, no temporary file
+
+
 def test_result_files_get_the_users_umask_permissions(tmp_path):
     old = os.umask(0o022)
     try:
@@ -171,3 +194,85 @@ def test_reader_accepts_tabs_spaces_and_crlf(tmp_path):
     path = tmp_path / "Seq.txt"
     path.write_bytes(b"1\t2\t3\t4\r\n5 6 7 8\r\n")
     assert R.read_ope(path) == [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]
+
+
+# ------------------------------------------------------------------ names are data; one rule for valid lines
+
+UNSAFE = ("../../x", "/abs/victim", "a/b", "a\\b", "..", ".", "", "x\x00y")
+
+
+@pytest.mark.parametrize("kind", R.KINDS)
+@pytest.mark.parametrize("name", UNSAFE)
+def test_result_paths_never_leave_the_tracker_folder(tmp_path, kind, name):
+    with pytest.raises(UnsafeNameError, match=rf"video name {re.escape(repr(name))}"):
+        R.result_files(tmp_path / "T", name, kind)
+    with pytest.raises(UnsafeNameError, match=rf"tracker name {re.escape(repr(name))}"):
+        R.write_video_result(tmp_path / "r", "OTB100", name, "v", [[1, 2, 3, 4]], times=[0.0], scores=[None],
+                             kind=kind)
+    with pytest.raises(UnsafeNameError):
+        R.write_video_result(tmp_path / "r", "OTB100", "T", name, [[1, 2, 3, 4]], times=[0.0], scores=[None],
+                             kind=kind)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []  # nothing written, anywhere
+
+
+def test_a_result_path_resolving_outside_its_folder_is_refused(tmp_path):
+    (tmp_path / "r/OTB100/T").mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's file\n")
+    (tmp_path / "r/OTB100/T/Seq.txt").symlink_to(victim)
+    with pytest.raises(UnsafeNameError, match=r"video name 'Seq': .* resolves to .*victim.txt, outside"):
+        R.write_video_result(tmp_path / "r", "OTB100", "T", "Seq", [[1, 2, 3, 4]])
+    assert victim.read_text() == "the user's file\n"
+    (tmp_path / "elsewhere").mkdir()  # a tracker folder may be a symlink (results on another disk): still written
+    (tmp_path / "r/OTB100/L").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    R.write_video_result(tmp_path / "r", "OTB100", "L", "Seq", [[1, 2, 3, 4]])
+    assert (tmp_path / "elsewhere/Seq.txt").read_text() == "1.0,2.0,3.0,4.0\n"
+
+
+@pytest.mark.parametrize("reader, name, text, line", [
+    (R.read_ope, "v.txt", "1,2,3,4\n1,2,-3,4\n", 2),
+    (R.read_got10k, "v_001.txt", "1,2,3,4\n1,2,3,-0.5\n", 2),
+    (R.read_vot, "v_001.txt", "1\n1,2,3,4\n2\n0\n1\n-1,2,-3,4\n", 6),
+])
+def test_every_reader_refuses_a_negative_size_naming_file_and_line(tmp_path, reader, name, text, line):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ResultFileError, match="width and height must be >= 0") as e:
+        reader(path)
+    assert e.value.path == str(path) and e.value.line_no == line
+    path.write_text(text.replace("-", ""))
+    assert reader(path)  # the same lines with sizes >= 0 read
+    path.write_text(text.replace("-0.5", "0").replace("-3", "0"))
+    assert reader(path)  # zero size: a box that overlaps nothing, scored as a miss
+
+
+def test_longterm_reader_refuses_a_negative_size(tmp_path):
+    folder = R.write_video_result(tmp_path, "VOT2018-LT", "T", "car", [[1], [1, 2, 3, 4], [1, 2, 0, 0]],
+                                  scores=[None, 0.5, 0.1], times=[0.1] * 3).parent
+    assert R.read_longterm(folder)[0][2] == [1.0, 2.0, 0.0, 0.0]
+    (folder / "car_001.txt").write_text("1\n1,2,3,4\n1,2,-1,4\n")
+    with pytest.raises(ResultFileError, match=r"car_001.txt, line 3: width and height must be >= 0: 1,2,-1,4"):
+        R.read_longterm(folder)
+
+
+def test_writer_refuses_negative_sizes_it_could_not_read_back(tmp_path):
+    for kind, boxes in (("ope", [[1, 2, 3, 4], [1, 2, -3, 4]]), ("vot", [1, [1, 2, 3, -4]])):
+        with pytest.raises(ValueError, match="negative width or height"):
+            R.write_video_result(tmp_path, "X", "T", "Seq", boxes, kind=kind)
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+    R.write_video_result(tmp_path, "X", "T", "Seq", [[1, 2, 3, 4], [1, 2, 0, 0]], kind="ope")  # zero is fine
+
+
+def test_eval_refuses_a_negative_size_the_packer_refuses(tmp_path, capsys):
+    from helpers import tool_error
+    from siamkpn.cli.eval import main
+
+    (tmp_path / "OTB100/Seq/img").mkdir(parents=True)
+    for i in range(1, 4):
+        (tmp_path / f"OTB100/Seq/img/{i:04d}.jpg").write_bytes(b"")  # listed, never decoded
+    (tmp_path / "OTB100/Seq/groundtruth_rect.txt").write_text("1,2,3,4\n" * 3)
+    path = R.write_video_result(tmp_path / "results", "OTB100", "T", "Seq", [[1, 2, 3, 4]] * 3)
+    path.write_text("1,2,3,4\n1,2,-3,4\n1,2,3,4\n")
+    line = tool_error(capsys, main, ["--tracker-path", str(tmp_path / "results"), "--dataset", "OTB100",
+                                     "--dataset-root", str(tmp_path / "OTB100"), "--no-progress"], 2)
+    assert line == f"siamkpn-eval: error: {path}, line 2: width and height must be >= 0: 1,2,-3,4"

@@ -106,3 +106,45 @@ def test_a_cut_jpeg_frame_is_one_line_naming_it(setup, capsys):
         (folder / f"{i:05d}.jpg").write_bytes(data[: len(data) // 2] if i == 2 else data)
     line = tool_error(capsys, demo.main, base + ["--video", str(folder), "--init", "30,20,26,20"])
     assert "truncated JPEG" in line and str(folder / "00002.jpg") in line
+
+
+def _no_model_argv(tmp):
+    """A snapshot that is not a checkpoint: an error about --out (not the snapshot) shows it came first."""
+    (tmp / "notes.pth").write_text("not a checkpoint")
+    return ["--config", str(tmp / "config.yaml"), "--snapshot", str(tmp / "notes.pth"), "--device", "cpu"]
+
+
+def test_out_the_same_file_as_video_is_refused_untouched(setup, capsys, monkeypatch):
+    demo, tmp, base = setup
+    clip = tmp / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 72))
+    for src in sorted((tmp / "frames").glob("*.png")):
+        writer.write(cv2.imread(str(src)))
+    writer.release()
+    before = clip.read_bytes()
+    (tmp / "link.avi").symlink_to(clip)
+    monkeypatch.chdir(tmp)
+    for out in (str(clip), "clip.avi", str(tmp / "link.avi")):  # the same file, however it is spelt
+        line = tool_error(capsys, demo.main, _no_model_argv(tmp) + ["--video", str(clip), "--init", "30,20,26,20",
+                                                                    "--out", out])
+        # it used to track and write the annotated video over the input
+        assert line == (f"siamkpn-demo: error: --out {out} is the input --video {clip}: it would be overwritten; "
+                        "choose another --out")
+    assert clip.read_bytes() == before
+    frame = tmp / "frames" / "00001.png"
+    line = tool_error(capsys, demo.main, _no_model_argv(tmp) + ["--video", str(tmp / "frames"), "--init",
+                                                                "30,20,26,20", "--out", str(frame)])
+    assert line.endswith(f"--out {frame} is a frame of the input --video {tmp / 'frames'}: it would be overwritten; "
+                         "choose another --out")
+
+
+def test_out_into_a_missing_folder_names_the_folder_before_the_model_loads(setup, capsys):
+    demo, tmp, base = setup
+    out = tmp / "missing" / "tracked.mp4"
+    line = tool_error(capsys, demo.main, _no_model_argv(tmp) + ["--video", str(tmp / "frames"), "--init",
+                                                                "30,20,26,20", "--out", str(out)])
+    # it used to load the model, track the first frame and say "cannot write video ... (codec not available?)"
+    assert line == f"siamkpn-demo: error: --out {out}: the folder {tmp / 'missing'} does not exist"
+    line = tool_error(capsys, demo.main, _no_model_argv(tmp) + ["--video", str(tmp / "frames"), "--init",
+                                                                "30,20,26,20", "--out", str(tmp / "frames")])
+    assert line.endswith(f"--out {tmp / 'frames'} is a folder; give a video file name (.mp4 or .avi)")

@@ -1,14 +1,19 @@
 """tools/test.py as a user runs it: result layout, resume, and no partial result after a crash."""
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
+import torch
 
-from helpers import tiny_cfg
-from tiny_bench import FRAMES, drifting, write_otb_video, write_tiny_snapshot, write_vot
+from helpers import tiny_cfg, tool_error
+from siamkpn.cli.test import main
+from tiny_bench import FRAMES, drifting, frames, write_otb_video, write_tiny_snapshot, write_vot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,3 +82,56 @@ def test_unknown_video_is_an_error(setup):
     run = _run(setup, "--dataset", "OTB100", "--dataset-root", str(setup / "OTB100"), "--video", "Nope",
                "--results-dir", str(setup / "other"))
     assert run.returncode != 0 and "'Nope'" in run.stderr
+
+
+@pytest.fixture
+def in_process():
+    """Runs the tool in this process with one torch thread (fast on a busy machine), then restores the count."""
+    threads = torch.get_num_threads()
+    yield main
+    torch.set_num_threads(threads)
+
+
+def _argv(tmp: Path, results: Path, root: Path) -> list:
+    return ["--config", str(tmp / "config.yaml"), "--snapshot", str(tmp / "tiny_e7.pth"), "--device", "cpu",
+            "--threads", "1", "--results-dir", str(results), "--dataset", "OTB100", "--dataset-root", str(root)]
+
+
+@pytest.mark.parametrize("fails", ["SeqB.txt", "provenance.json"])
+def test_disk_full_names_the_file_exits_1_and_keeps_finished_videos(setup, tmp_path, capsys, monkeypatch, fails,
+                                                                   in_process):
+    replace = os.replace
+
+    def disk_full_at(src, dst):  # the disk fills up when this file is written
+        if os.path.basename(dst) == fails:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", disk_full_at)
+    line = tool_error(capsys, in_process, _argv(setup, tmp_path, setup / "OTB100"), code=1)
+    folder = tmp_path / "OTB100" / "tiny_e7"
+    assert line.startswith("siamkpn-test: error: ")
+    assert f"cannot write {folder / fails}: No space left on device" in line
+    done = ["SeqA.txt", "provenance.json"] if fails == "SeqB.txt" else []
+    assert sorted(p.name for p in folder.iterdir()) == done  # no temporary or half-written file
+    if done:
+        assert len(_lines(folder / "SeqA.txt")) == FRAMES
+
+
+def test_suspicious_inputs_are_warned_once_per_video_above_the_progress_bar(setup, tmp_path, capsys, in_process):
+    root = tmp_path / "OTB100"
+    (root / "Odd" / "img").mkdir(parents=True)
+    for i, (img, _) in enumerate(frames(3, drifting()), 1):  # 64x48 frames, the last two wider
+        cv2.imwrite(str(root / "Odd" / "img" / f"{i:04d}.jpg"), img if i < 4 else cv2.resize(img, (80, 48)))
+    gt = ["100,60,18,14"] + [f"{x},{y},18,14" for x, y in drifting()[1:]]  # the first box right of the image
+    (root / "Odd" / "groundtruth_rect.txt").write_text("\n".join(gt) + "\n")
+    assert in_process(_argv(setup, tmp_path / "results", root)) == 0
+    err = capsys.readouterr().err
+    warned = [line.split("\r")[-1] for line in err.splitlines() if "warning: " in line]
+    frame = root / "Odd" / "img"
+    assert warned == [
+        f"warning: video 'Odd' frame 0 ({frame / '0001.jpg'}): the init box [100.5, 60.5, 18, 14] lies entirely "
+        "outside the 64x48 image; tracked as given",
+        f"warning: video 'Odd' frame 3 ({frame / '0004.jpg'}): a 80x48 image in a video whose first frame is "
+        "64x48; tracked as given"]
+    assert len(_lines(tmp_path / "results" / "OTB100" / "tiny_e7" / "Odd.txt")) == FRAMES

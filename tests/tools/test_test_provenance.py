@@ -87,7 +87,9 @@ def test_other_track_option_is_refused_naming_the_key(bench, tmp_path, capsys):
     _track(capsys, _argv(bench, tmp_path))
     err = tool_error(capsys, main, _argv(bench, tmp_path, "--opts", "TRACK.PENALTY_K", "0.2"))
     assert "config.TRACK.PENALTY_K: recorded 0.04, now 0.2" in err
-    err = tool_error(capsys, main, _argv(bench, tmp_path, "--opts", "TRAIN.STRIDE", "4"))
+    err = tool_error(capsys, main, _argv(bench, tmp_path, "--opts", "TRAIN.STRIDE", "4",
+                                                # the training output size that stride gives (checked at load)
+                                                "TRAIN.OUTPUT_SIZE", "47"))
     assert "config.TRAIN.STRIDE: recorded 8, now 4" in err
 
 

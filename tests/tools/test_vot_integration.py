@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import configparser
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,15 @@ def test_backend_onnx_writes_the_variable_and_checks_the_folder(onnx_export, tmp
         line = tool_error(capsys, main, argv, 2)
         assert line.startswith("siamkpn-vot-integration: error: ") and all(p in line for p in parts), (extra, line)
     assert ini.read_text() == before  # nothing written by a refused run
+
+
+def test_the_printed_command_survives_spaces_in_the_workspace_path(files, tmp_path, capsys):
+    folder, _ = files
+    ini = tmp_path / "my work's space" / "trackers.ini"
+    ini.parent.mkdir()
+    assert main(["--config", str(folder / "config.yaml"), "--snapshot", str(folder / "model.pth"), "--out", str(ini),
+                 "--name", "SiamKPN-1"]) == 0
+    out = capsys.readouterr().out
+    command = out.split("`")[1]
+    # it used to print the path bare: a shell split it at the space
+    assert shlex.split(command) == ["vot", "evaluate", "--workspace", str(ini.parent), "SiamKPN-1"]

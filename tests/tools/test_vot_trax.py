@@ -279,3 +279,36 @@ def test_settings_are_read_before_torch_is_imported(setup):
     run = subprocess.run([sys.executable, "-c", code], env=_env(setup), capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["torch", "False"]
+
+
+def test_started_from_a_terminal_it_says_who_starts_it_before_torch(setup):
+    pytest.importorskip("trax", reason="vot-trax (PyPI) is not installed: pip install 'siamkpn[vot]'")
+    import pty
+
+    code = "import sys\nfrom siamkpn.vot_trax import main\nrc = main([])\nprint('torch' in sys.modules)\nsys.exit(rc)\n"
+    leader, terminal = pty.openpty()
+    try:
+        run = subprocess.run([sys.executable, "-c", code], stdin=terminal, capture_output=True, text=True,
+                             env=_env(setup), timeout=60)
+    finally:
+        os.close(leader)
+        os.close(terminal)
+    # it used to send the hello to the terminal, load the model and fail with "TraxException ... Unknown"
+    assert run.returncode == 2 and run.stdout.split() == ["False"], run
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("siamkpn-vot-trax: error: python -m siamkpn.vot_trax is the TraX server that the VOT "
+                           "toolkit starts") and "its input is a terminal" in line
+    assert "`vot test --workspace WORKSPACE NAME`" in line and "docs/VOT.md" in line
+
+
+def test_input_that_is_not_a_trax_client_is_one_line_saying_who_starts_it(setup):
+    pytest.importorskip("trax", reason="vot-trax (PyPI) is not installed: pip install 'siamkpn[vot]'")
+    code = ("import os, sys\nfrom siamkpn import vot_trax\nfrom siamkpn.cli.common import run_tool\n"
+            "serve = lambda argv: vot_trax.serve(vot_trax.settings_from_env(os.environ), build=lambda s: None)\n"
+            "sys.exit(run_tool(serve, [], 'siamkpn-vot-trax'))\n")  # no model: only the protocol is under test
+    run = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         env=_env(setup), timeout=60)
+    assert run.returncode == 2, run
+    (line,) = run.stderr.strip().splitlines()  # no traceback from the TraX server's exit
+    assert line.startswith("siamkpn-vot-trax: error: python -m siamkpn.vot_trax is the TraX server that the VOT "
+                           "toolkit starts") and "no TraX client answered" in line and "vot test" in line

@@ -1,6 +1,8 @@
 """The tracker's decision rules on hand-made model outputs: candidate count, strict threshold, NaN sizes."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -88,3 +90,17 @@ def test_negative_size_output_gives_minimum_size_not_nan():
     out = tracker.track(IMG)
     assert out["bbox"][2:] == [10.0, 10.0] and all(np.isfinite(out["bbox"]))
     assert tracker.state.size.tolist() == [10.0, 10.0]
+
+
+@pytest.mark.parametrize("log_size", [88.0, 100.0, 1e30])
+def test_huge_size_outputs_track_without_numpy_overflow_warnings(log_size):
+    # a barely trained model (TRAIN.NORMWH: sizes are exp(output) * 64) can output log-sizes that overflow float32
+    heat = np.full((N, N), 30.0, np.float32)
+    cfg = tiny_cfg(stack=1)
+    cfg.TRAIN.NORMWH = True
+    tracker = SiamKPNTracker(ConstModel(heat, np.full((2, N, N), log_size, np.float32)), cfg)
+    tracker.init(IMG, INIT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered in exp / multiply" would raise here
+        out = tracker.track(IMG)
+    assert all(np.isfinite(out["bbox"])) and out["bbox"][2:] == [10.0, 10.0]  # inf sizes end at the minimum

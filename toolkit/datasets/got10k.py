@@ -50,7 +50,7 @@ def load(name: str, root: Path, json_path: Optional[Path], load_img: bool = Fals
             absent = [c == 0 for c in _read_cover(seq_dir / "cover.label", len(images))]
         img_names = [str(p.relative_to(root)) for p in images]
         videos.append(Video(seq, root, str(seq_dir.relative_to(root)), gt[0], img_names, gt, absent=absent,
-                            result_kind="got10k", load_img=load_img))
+                            result_kind="got10k", load_img=load_img, source=base))
     return Dataset(name, root, videos, "native")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from toolkit.datasets.parse import DatasetError, list_images, read_boxes, read_flags, read_names
 from toolkit.datasets.pysot_json import videos_from_json
 from toolkit.datasets.video import Dataset, Video
+from toolkit.names import check_name
 
 __all__ = ["load"]
 
@@ -27,6 +28,8 @@ def load(name: str, root: Path, json_path: Optional[Path], load_img: bool = Fals
     split = root / "testing_set.txt"
     if split.is_file():
         wanted = read_names(split)
+        for seq in wanted:
+            check_name(seq, "sequence name", split)
         missing = [s for s in wanted if s not in seq_dirs]
         if missing:
             raise DatasetError(f"{split}: sequences not found under {root}: {', '.join(missing[:8])}")
@@ -53,4 +56,4 @@ def _video(seq: str, seq_dir: Path, root: Path, load_img: bool) -> Video:
             absent = flags if absent is None else absent | flags
     img_names = [str(p.relative_to(root)) for p in images]
     return Video(seq, root, str(seq_dir.relative_to(root)), gt[0], img_names, gt, absent=absent,
-                 result_kind="ope", load_img=load_img)
+                 result_kind="ope", load_img=load_img, source=root)

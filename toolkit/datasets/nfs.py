@@ -36,7 +36,7 @@ def load(name: str, root: Path, json_path: Optional[Path], load_img: bool = Fals
             raise DatasetError(f"{anno_file}: {len(gt)} boxes for {len(images)} frames in {anno_file.parent / seq}")
         img_names = [str(p.relative_to(root)) for p in images]
         videos.append(Video(seq, root, str((anno_file.parent / seq).relative_to(root)), gt[0], img_names, gt,
-                            result_kind="ope", load_img=load_img))
+                            result_kind="ope", load_img=load_img, source=anno_file.parent))
     return Dataset(name, root, videos, "native")
 
 

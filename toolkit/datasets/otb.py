@@ -80,4 +80,5 @@ def _native_video(name: str, root: Path, seq_dir: Path, gt_file: Path, load_img:
     if len(gt) != len(images):
         raise DatasetError(f"{gt_file}: {len(gt)} boxes for {len(images)} frames of sequence {name!r}")
     img_names = [str(p.relative_to(root)) for p in images]
-    return Video(name, root, seq_dir.name, gt[0], img_names, gt, [], result_kind="ope", load_img=load_img)
+    return Video(name, root, seq_dir.name, gt[0], img_names, gt, [], result_kind="ope", load_img=load_img,
+                 source=root)

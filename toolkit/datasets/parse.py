@@ -109,16 +109,46 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(files, key=key)
 
 
+def _first_duplicate(pairs: list[tuple[str, Any]]) -> Optional[str]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
+def _refuse_duplicates(path: Path, meta: dict[str, Any], duplicates: list[tuple[dict, str]]) -> None:
+    """A video listed twice would be tracked twice under one name and another never: refuse, naming the key.
+    Duplicate keys inside a video's entry (two ``gt_rect``) are refused the same way; deeper ones are not read."""
+    repeated = {id(obj): key for obj, key in duplicates}  # the list keeps the objects alive, so ids are unique
+    if id(meta) in repeated:
+        raise DatasetError(f"{path}: duplicate video key {repeated[id(meta)]!r} (each video must appear once; "
+                           "a json object keeps only the last entry of a key)")
+    for name, v in meta.items():
+        if id(v) in repeated:
+            raise DatasetError(f"{path}: video {name!r}: duplicate key {repeated[id(v)]!r}")
+
+
 def load_json(path: Path) -> dict[str, Any]:
     """A pysot dataset json: ``{video: {video_dir, init_rect, img_names, gt_rect, …}}``."""
     path = Path(path)
+    duplicates: list[tuple[dict, str]] = []  # (object read, its first repeated key): json.load keeps the last
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            duplicates.append((obj, _first_duplicate(pairs)))
+        return obj
+
     try:
         with open(path) as f:
-            meta = json.load(f)
+            meta = json.load(f, object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as e:
         raise DatasetError(f"{path}, line {e.lineno}: invalid json ({e.msg})") from None
     if not isinstance(meta, dict) or not all(isinstance(v, dict) for v in meta.values()):
         raise DatasetError(f"{path}: expected {{video name: {{video_dir, img_names, gt_rect, …}}}}")
+    _refuse_duplicates(path, meta, duplicates)
     for name, v in meta.items():
         for key in ("img_names", "gt_rect"):
             if key not in v:

@@ -7,6 +7,7 @@ from typing import Any, Optional, Sequence
 
 from toolkit.datasets.parse import DatasetError, check_box_values, load_json
 from toolkit.datasets.video import VOT_TAGS, Video
+from toolkit.names import check_name
 
 __all__ = ["videos_from_json", "check_boxes"]
 
@@ -38,6 +39,8 @@ def videos_from_json(json_path: Path, root: Path, *, result_kind: str, widths: S
     ``first_frame_only``: a single ground-truth box (test splits) is padded with NaN boxes.
     """
     meta = load_json(json_path)
+    for name in meta:  # before anything is read: a name from the json becomes result paths
+        check_name(name, "video name", json_path)
     if names is not None:
         missing = [n for n in names if n not in meta]
         if missing:
@@ -66,7 +69,7 @@ def videos_from_json(json_path: Path, root: Path, *, result_kind: str, widths: S
         try:
             videos.append(Video(name, root, v.get("video_dir", name), v.get("init_rect") or gt[0],
                                 v["img_names"], gt, v.get("attr") or [], tags=tags, absent=absent,
-                                result_kind=result_kind, load_img=load_img))
+                                result_kind=result_kind, load_img=load_img, source=json_path))
         except DatasetError as e:
             raise DatasetError(f"{json_path}: {e}") from None
     return videos

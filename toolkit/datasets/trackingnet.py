@@ -36,5 +36,5 @@ def load(name: str, root: Path, json_path: Optional[Path], load_img: bool = Fals
             raise DatasetError(f"{anno_file}: {len(gt)} boxes for {len(images)} frames")
         img_names = [str(p.relative_to(root)) for p in images]
         videos.append(Video(seq, root, str((base / "frames" / seq).relative_to(root)), gt[0], img_names, gt,
-                            result_kind="ope", load_img=load_img))
+                            result_kind="ope", load_img=load_img, source=anno_dir))
     return Dataset(name, root, videos, "native")

@@ -60,4 +60,4 @@ def _video(anno_file: Path, root: Path, load_img: bool) -> Video:
     img_names = [str((seq_dir / f"{k:06d}.jpg").relative_to(root)) for k in range(start, last + 1)]
     absent = [math.isnan(b[0]) for b in gt]
     return Video(seq, root, str(seq_dir.relative_to(root)), gt[0], img_names, gt, absent=absent,
-                 result_kind="ope", load_img=load_img)
+                 result_kind="ope", load_img=load_img, source=anno_file.parent)

@@ -12,6 +12,7 @@ import numpy as np
 from toolkit import results as R
 from toolkit.datasets.image_file import truncation
 from toolkit.datasets.parse import DatasetError
+from toolkit.names import check_name, join_relative
 
 __all__ = ["Video", "Dataset", "FrameReadError", "VOT_TAGS"]
 
@@ -46,13 +47,15 @@ class Video:
     ``gt_traj`` holds lists of 4 (``x, y, w, h``) or 8 (polygon) floats; ``img_names`` absolute paths;
     ``tags`` (VOT) maps tag -> uint8 array per frame, plus pysot's ``all`` and ``empty``; ``absent`` is
     a bool array (True = target not visible) or None; ``result_kind`` selects the result layout read by
-    :meth:`load_tracker`.
+    :meth:`load_tracker`. ``name`` must be one plain name and ``video_dir`` / ``img_names`` must stay inside
+    ``root`` (names from data are data, not paths); ``source`` (the dataset file or folder) names them in errors.
     """
 
     def __init__(self, name: str, root: Union[str, Path], video_dir: str, init_rect: Sequence[float],
                  img_names: Sequence[str], gt_rect: Sequence[Sequence[float]], attr: Optional[Sequence[str]] = None,
                  *, tags: Optional[dict[str, Sequence[int]]] = None, absent: Optional[Sequence[bool]] = None,
-                 result_kind: str = "ope", load_img: bool = False):
+                 result_kind: str = "ope", load_img: bool = False, source: Union[str, Path] = ""):
+        check_name(name, "video name", source)
         if len(img_names) != len(gt_rect):
             raise DatasetError(f"video {name!r}: {len(img_names)} frames but {len(gt_rect)} ground-truth boxes")
         if not img_names:
@@ -62,8 +65,12 @@ class Video:
         self.init_rect = [float(v) for v in init_rect]
         self.gt_traj = [[float(v) for v in box] for box in gt_rect]
         self.attr = list(attr or [])
+        for a in self.attr:  # attributes name plot files (success_plot_<attr>.png)
+            check_name(str(a), f"video {name!r}: attribute", source)
         root = os.path.abspath(str(root))
-        self.img_names = [os.path.join(root, x) for x in img_names]
+        join_relative(root, video_dir, f"video {name!r}: video_dir", source)
+        what = f"video {name!r}: image"
+        self.img_names = [join_relative(root, x, what, source) for x in img_names]
         self.result_kind = result_kind
         self.absent = None if absent is None else np.asarray(absent, dtype=bool)
         if self.absent is not None and len(self.absent) != len(self):
@@ -164,16 +171,17 @@ class Video:
 
     def _read_result(self, tracker_dir: Path) -> Any:
         kind, n = self.result_kind, len(self)
+        main = R.result_files(tracker_dir, self.name, kind)["boxes"]  # the name checked as a path component
         if kind == "vot":
-            base = tracker_dir / "baseline" / self.name
+            base = main.parent
             files = sorted(base.glob(f"{self.name}_[0-9][0-9][0-9].txt")) if base.is_dir() else []
             if not files:
                 raise FileNotFoundError(f"no VOT result for {self.name!r}: {base}/{self.name}_001.txt")
             return [R.read_vot(f, expected_len=n) for f in files]
         if kind == "longterm":
-            boxes, scores, _ = R.read_longterm(tracker_dir / "longterm" / self.name, expected_len=n)
+            boxes, scores, _ = R.read_longterm(main.parent, expected_len=n)
             return boxes, scores
-        candidates = [R.result_files(tracker_dir, self.name, kind)["boxes"]]
+        candidates = [main]
         if kind == "got10k":
             candidates.append(tracker_dir / f"{self.name}.txt")
         else:

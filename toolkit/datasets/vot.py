@@ -15,6 +15,7 @@ from toolkit.boxes import polygon_bounds
 from toolkit.datasets.parse import DatasetError, list_images, read_boxes, read_flags, read_names
 from toolkit.datasets.pysot_json import videos_from_json
 from toolkit.datasets.video import VOT_TAGS, Dataset, Video
+from toolkit.names import check_name
 
 __all__ = ["load", "load_lt", "sequence_names", "find_frames"]
 
@@ -35,7 +36,8 @@ def load(name: str, root: Path, json_path: Optional[Path], load_img: bool = Fals
             files = [f for f in (seq_dir / f"{tag}.tag", seq_dir / f"{tag}.label") if f.is_file()]
             tags[tag] = read_flags(files[0], len(gt)) if files else [0] * len(gt)
         init = polygon_bounds(gt[0]).tolist() if len(gt[0]) == 8 else gt[0]
-        videos.append(Video(seq, root, seq, init, img_names, gt, tags=tags, result_kind="vot", load_img=load_img))
+        videos.append(Video(seq, root, seq, init, img_names, gt, tags=tags, result_kind="vot", load_img=load_img,
+                            source=root))
     return Dataset(name, root, videos, "native")
 
 
@@ -54,7 +56,7 @@ def load_lt(name: str, root: Path, json_path: Optional[Path], load_img: bool = F
             gt = [[0.0] if a else b for a, b in zip(absent, gt)]
             img_names = find_frames(root, root / seq, len(gt))
             videos.append(Video(seq, root, seq, gt[0], img_names, gt, absent=absent, result_kind="longterm",
-                                load_img=load_img))
+                                load_img=load_img, source=root))
     return Dataset(name, root, videos, "json" if json_path else "native", json_path)
 
 
@@ -64,6 +66,7 @@ def sequence_names(root: Path) -> list[str]:
     if list_file.is_file():
         names = read_names(list_file)
         for i, seq in enumerate(names, 1):
+            check_name(seq, "sequence name", f"{list_file}, line {i}")  # before it is used as a path
             if not (root / seq / "groundtruth.txt").is_file():
                 raise DatasetError(f"{list_file}, line {i}: {root / seq / 'groundtruth.txt'} not found")
         return names

@@ -5,6 +5,7 @@ works without a display and does not disturb an interactive session.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
@@ -12,6 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from toolkit.atomic import atomic_write
 from toolkit.evaluation.got10k import GOT10K_THRESHOLDS
 from toolkit.evaluation.ope import NORM_PRECISION_THRESHOLDS, PRECISION_INDEX, PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS
 
@@ -21,11 +23,11 @@ PathLike = Union[str, Path]
 
 
 def _save(fig: Figure, path: PathLike, tight: bool = False) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Render ``fig`` as PNG in memory, then write it atomically (a full disk names the plot, leaves no half PNG)."""
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100, bbox_inches="tight" if tight else None)  # a tight box costs a second draw
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight" if tight else None)  # a tight box: a second draw
+    return atomic_write(path, buf.getvalue())
 
 
 def plot_curves(x: np.ndarray, curves: Mapping[str, np.ndarray], scores: Mapping[str, float], path: PathLike, *,

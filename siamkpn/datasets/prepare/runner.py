@@ -1,7 +1,8 @@
 """Run crop jobs (one source image each) in parallel and collect pysot's annotation json.
 
 Resumable: a crop whose file already exists is not recomputed (files are written atomically, so an
-existing file is complete), and the json is rebuilt from the annotations every run.
+existing file is complete, and `record.renew_record` has first removed the crops of every video whose
+annotation or crop settings changed), and the json is rebuilt from the annotations every run.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import functools
 import logging
 import multiprocessing
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -16,6 +18,7 @@ import cv2
 from tqdm import tqdm
 
 from .crop import crop_like_siamfc, crop_path, write_image_atomic
+from .record import renew_record, video_records
 
 __all__ = ["CropJob", "JobResult", "RunStats", "process_job", "run_jobs"]
 
@@ -32,6 +35,7 @@ class CropJob:
     video: str
     items: List[Tuple[str, int, Sequence[float]]]
     normalized: bool = False  # boxes as fractions of the image size (YouTube-BB)
+    source: str = ""  # the annotation file or folder listing the video's name came from (named in errors)
 
 
 @dataclass
@@ -53,6 +57,8 @@ class RunStats:
     reused: int = 0
     failed_images: int = 0
     dropped_boxes: int = 0
+    recut_videos: int = 0  # videos whose old crops were removed: their annotation or crop settings changed
+    recut_reasons: Dict[str, int] = field(default_factory=dict)
 
 
 def _valid(box: Sequence[float]) -> bool:
@@ -96,22 +102,33 @@ def _sorted_annotations(annotations: Annotations) -> Annotations:
             for video, tracks in sorted(annotations.items())}
 
 
+def _imap(pool, work, items: list, workers: int):
+    """`work` over `items`: in the pool's processes (unordered) when there is one, else here."""
+    if pool is None:
+        return map(work, items)
+    return pool.imap_unordered(work, items, chunksize=max(1, min(16, len(items) // (4 * workers))))
+
+
 def run_jobs(jobs: Iterable[CropJob], crop_root: str, workers: int = 1, desc: str = "crop",
              quality: int = 95, total: Optional[int] = None, progress: bool = True) -> Tuple[Annotations, RunStats]:
-    """Process every job (in `workers` processes when > 1) and return the json dict and the totals."""
+    """Process every job (in `workers` processes when > 1) and return the json dict and the totals.
+
+    First every video gets the record of its inputs (its old crops removed where the record differs), then the
+    missing crops are cut."""
     jobs = list(jobs)
     stats = RunStats()
     annotations: Annotations = {}
+    videos = video_records(jobs, crop_root, quality)  # every video name checked before anything is written
     work = functools.partial(process_job, crop_root=crop_root, quality=quality)
-    if workers > 1 and len(jobs) > 1:
-        pool = multiprocessing.Pool(workers)
-        results = pool.imap_unordered(work, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
-    else:
-        pool = None
-        results = map(work, jobs)
+    pool = multiprocessing.Pool(workers) if workers > 1 and len(jobs) > 1 else None
     try:
-        for res in tqdm(results, total=total or len(jobs), desc=desc, unit="img", dynamic_ncols=True,
-                        disable=not progress):
+        reasons: Counter = Counter()
+        for removed in _imap(pool, renew_record, videos, workers):
+            stats.recut_videos += bool(removed)
+            reasons.update(removed)
+        stats.recut_reasons = dict(sorted(reasons.items()))
+        for res in tqdm(_imap(pool, work, jobs, workers), total=total or len(jobs), desc=desc, unit="img",
+                        dynamic_ncols=True, disable=not progress):
             if res.error:
                 stats.failed_images += 1
                 logger.warning("%s: skipped", res.error)

@@ -3,6 +3,8 @@
 Boxes become corners (x1, y1, x2, y2) in frame pixels; frames are numbered as pysot's json does
 (`%06d` keys): the image index for GOT-10k and LaSOT, the file number for ImageNet VID, 0 for still
 images (COCO, DET), whole seconds for YouTube-BB. Video keys are the crop sub-folders.
+Names read from an annotation file or a folder listing are data, not paths: each one that becomes part of a path
+or a video key passes toolkit.names.check_name, naming the file or folder it came from.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional, Tuple
+
+from toolkit.names import check_name
 
 from .runner import CropJob
 
@@ -56,7 +60,13 @@ def _images(folder: str) -> List[str]:
     return sorted(f for f in os.listdir(folder) if f.lower().endswith(_IMAGE_EXT))
 
 
-def _sequence_jobs(video: str, img_dir: str, gt_path: str, hidden: List[Optional[List[int]]]) -> List[CropJob]:
+def _listed(folder: str, names: List[str], what: str) -> List[str]:
+    """`names` (found in the listing of `folder`) after check_name: a name like 'a\\b' is refused, not joined."""
+    return [check_name(name, what, folder) for name in names]
+
+
+def _sequence_jobs(video: str, img_dir: str, gt_path: str, hidden: List[Optional[List[int]]],
+                   source: str) -> List[CropJob]:
     """One job per visible frame of a single-object sequence (frame = image index)."""
     names = _images(img_dir)
     rows = read_rows(gt_path, 4)
@@ -67,21 +77,22 @@ def _sequence_jobs(video: str, img_dir: str, gt_path: str, hidden: List[Optional
         if any(flags is not None and i < len(flags) and flags[i] for flags in hidden):
             continue
         if row[2] > 0 and row[3] > 0:
-            jobs.append(CropJob(os.path.join(img_dir, name), video, [("00", i, _xywh_to_corners(row))]))
+            jobs.append(CropJob(os.path.join(img_dir, name), video, [("00", i, _xywh_to_corners(row))], source=source))
     return jobs
 
 
 def got10k_jobs(src: str, split: str = "train") -> List[CropJob]:
     """GOT-10k: `<src>/<split>/GOT-10k_*/{00000001.jpg, groundtruth.txt, absence.label}`."""
     base = os.path.join(src, split) if os.path.isdir(os.path.join(src, split)) else src
-    seqs = sorted(d for d in os.listdir(base) if os.path.isfile(os.path.join(base, d, "groundtruth.txt")))
+    found = sorted(d for d in os.listdir(base) if os.path.isfile(os.path.join(base, d, "groundtruth.txt")))
+    seqs = _listed(base, found, "sequence name")
     if not seqs:
         raise FileNotFoundError(f"no GOT-10k sequences (<name>/groundtruth.txt) under {base}")
     jobs = []
     for seq in seqs:
         folder = os.path.join(base, seq)
         absent = _read_flags(os.path.join(folder, "absence.label"))
-        jobs += _sequence_jobs(f"{split}/{seq}", folder, os.path.join(folder, "groundtruth.txt"), [absent])
+        jobs += _sequence_jobs(f"{split}/{seq}", folder, os.path.join(folder, "groundtruth.txt"), [absent], base)
     return jobs
 
 
@@ -101,7 +112,8 @@ def lasot_jobs(src: str, split: str = "train") -> List[CropJob]:
     for cls in sorted(os.listdir(src)):
         cls_dir = os.path.join(src, cls)
         if os.path.isdir(cls_dir):
-            videos += [(cls, v) for v in sorted(os.listdir(cls_dir))
+            check_name(cls, "class name", src)
+            videos += [(cls, v) for v in _listed(cls_dir, sorted(os.listdir(cls_dir)), "video name")
                        if os.path.isfile(os.path.join(cls_dir, v, "groundtruth.txt"))]
     if not videos:
         raise FileNotFoundError(f"no LaSOT videos (<class>/<video>/groundtruth.txt) under {src}")
@@ -119,7 +131,7 @@ def lasot_jobs(src: str, split: str = "train") -> List[CropJob]:
         folder = os.path.join(src, cls, video)
         hidden = [_read_flags(os.path.join(folder, n)) for n in ("full_occlusion.txt", "out_of_view.txt")]
         jobs += _sequence_jobs(f"{cls}/{video}", os.path.join(folder, "img"), os.path.join(folder, "groundtruth.txt"),
-                               hidden)
+                               hidden, os.path.join(src, cls))
     return jobs
 
 
@@ -133,7 +145,7 @@ def coco_jobs(src: str, split: str = "train2017") -> List[CropJob]:
         by_image.setdefault(ann["image_id"], []).append(ann)
     jobs = []
     for img in data.get("images", []):
-        stem = os.path.splitext(os.path.basename(img["file_name"]))[0]
+        stem = os.path.splitext(check_name(img["file_name"], "image file_name", anno))[0]
         items = []
         # track ids count every annotation of the image (as pysot does), zero-size ones included
         for track, ann in enumerate(by_image.get(img["id"], [])):
@@ -141,7 +153,7 @@ def coco_jobs(src: str, split: str = "train2017") -> List[CropJob]:
             if w > 0 and h > 0:
                 items.append((f"{track:02d}", 0, [x, y, x + w, y + h]))
         if items:
-            jobs.append(CropJob(os.path.join(src, split, img["file_name"]), f"{split}/{stem}", items))
+            jobs.append(CropJob(os.path.join(src, split, img["file_name"]), f"{split}/{stem}", items, source=anno))
     return jobs
 
 
@@ -201,7 +213,7 @@ def vid_jobs(src: str, split: str = "train") -> List[CropJob]:
                      if (tid, frame - 1) in seen or (tid, frame + 1) in seen]
             if items:
                 image = os.path.join(root, "Data", "VID", split, video, f"{frame:06d}.JPEG")
-                jobs.append(CropJob(image, key, items))
+                jobs.append(CropJob(image, key, items, source=ann_root))
     return jobs
 
 
@@ -218,7 +230,8 @@ def det_jobs(src: str, split: str = "train") -> List[CropJob]:
             items = [(f"{i:02d}", 0, box) for i, (_, box) in enumerate(objs) if box[2] > box[0] and box[3] > box[1]]
             if items:
                 video = stem if rel == "." else f"{top}/{stem}"
-                jobs.append(CropJob(os.path.join(root, "Data", "DET", split, rel, stem + ".JPEG"), video, items))
+                jobs.append(CropJob(os.path.join(root, "Data", "DET", split, rel, stem + ".JPEG"), video, items,
+                                    source=ann_root))
     return jobs
 
 
@@ -243,12 +256,15 @@ def ytbb_jobs(src: str, split: str = "train") -> List[CropJob]:
                 raise ValueError(f"{table}:{lineno}: non-numeric timestamp, object id or box: {row}") from None
             if min(xmin, xmax, ymin, ymax) < 0 or xmax <= xmin or ymax <= ymin:
                 continue
+            check_name(ytid, "youtube id", f"{table}:{lineno}")
+            check_name(cls, "class id", f"{table}:{lineno}")
             image = os.path.join(src, d_set, cls, f"{ytid}_{ts}_{cls}_{obj}.jpg")
             if not os.path.isfile(image):  # not every frame of YouTube-BB can still be downloaded
                 missing += 1
                 continue
             jobs.append(CropJob(image, f"{d_set}/{cls}/{ytid}", [(f"{obj_id:02d}", ts_ms // 1000,
-                                                                  [xmin, ymin, xmax, ymax])], normalized=True))
+                                                                  [xmin, ymin, xmax, ymax])], normalized=True,
+                                source=table))
     if missing:
         logger.info("%s: %d annotated frames were not downloaded and are skipped", table, missing)
     return jobs
