@@ -37,7 +37,7 @@ postgres-deps: setup
 	  || echo "postgres-deps: pip could not install psycopg2-binary"
 
 lint: setup
-	$(PY) -m ruff check siamkpn toolkit hpsearch tools scripts tests benchmarks
+	$(PY) -m ruff check siamkpn toolkit tools scripts tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

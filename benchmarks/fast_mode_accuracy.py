@@ -9,7 +9,7 @@ generated with seed 1; the quick start trains on seed 0):
     python benchmarks/fast_mode_accuracy.py --config experiments/siamkpn_quickstart/config.yaml \
         --snapshot quickstart_output/snapshots/checkpoint_e1.pth --calib quickstart_output/data/train
 Paths (exact is always the baseline):
-  fast      what TRACK.FAST picks here (`load_tracker_model`, torch backend): bf16 where native, else exact
+  fast      what TRACK.FAST picks here (`siamkpn.load_tracker`, torch backend): bf16 where native, else exact
   bf16      forced bf16 backbone and neck, correlations and heads float32 (fast_scope "backbone")
   bf16_all  forced bf16 everywhere but the output layer (fast_scope "all", TRACK.FAST's choice)
   fp16      forced float16 backbone and neck
@@ -37,8 +37,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from siamkpn.api import load_tracker  # noqa: E402
 from siamkpn.config import load_cfg  # noqa: E402
-from siamkpn.models.backends import load_tracker_model  # noqa: E402
 from siamkpn.models.checkpoint import load_checkpoint  # noqa: E402
 from siamkpn.models.inference import describe, prepare_for_inference  # noqa: E402
 from siamkpn.models.model_builder import ModelBuilder  # noqa: E402
@@ -147,13 +147,19 @@ def difference_error(dataset, path: str, exact: Dict[str, float]) -> float:
 
 def onnx_folder(args, model, cfg, tmp: str) -> str:
     """An export folder for the onnx paths: `--onnx-dir` when it holds one, else a fresh export (there or in tmp)."""
-    from siamkpn.models.onnx_export import SETTINGS_FILE, export_onnx
+    from siamkpn.datasets.calibration import calibration_pairs, check_pairs
+    from siamkpn.models.onnx_export import export_onnx
+    from siamkpn.models.onnx_folder import SETTINGS_FILE
 
     folder = args.onnx_dir or os.path.join(tmp, "onnx")
     if os.path.isfile(os.path.join(folder, SETTINGS_FILE)):
         return folder
     print(f"exporting to {folder} ...", flush=True)
-    export_onnx(model, cfg, folder, int8="onnx_int8" in args.paths, calib=args.calib)
+    exemplar, instance = int(cfg.TRACK.EXEMPLAR_SIZE), int(cfg.TRACK.INSTANCE_SIZE)
+    check, check_crops = check_pairs(args.calib, exemplar, instance)
+    calibration = (calibration_pairs(args.calib, exemplar, instance, 128) if "onnx_int8" in args.paths
+                   else None)
+    export_onnx(model, cfg, folder, check, check_crops, calibration=calibration, calib_root=args.calib)
     return folder
 
 
@@ -163,13 +169,13 @@ def build_paths(args, cfg, model, tmp: str) -> Dict[str, torch.nn.Module]:
     out: Dict[str, torch.nn.Module] = {"exact": prepare_for_inference(model, device=device)}
     for path in args.paths:
         if path == "fast":
-            out[path] = load_tracker_model(cfg, args.snapshot, device, backend="torch", fast=True)
+            out[path] = load_tracker(cfg, args.snapshot, device, fast=True).model
         elif path in ("bf16", "bf16_all", "fp16"):
             dtype = torch.float16 if path == "fp16" else torch.bfloat16
             out[path] = prepare_for_inference(model, fast=True, device=device, fast_dtype=dtype,
                                               fast_scope="all" if path == "bf16_all" else "backbone")
         else:
-            from siamkpn.models.onnx_backend import OnnxInferenceModel
+            from siamkpn.models.onnx_runtime import OnnxInferenceModel
 
             out[path] = OnnxInferenceModel(onnx_folder(args, model, cfg, tmp), cfg, int8=path == "onnx_int8")
     return out

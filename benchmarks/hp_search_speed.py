@@ -22,9 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from hpsearch.evaluate import lane_cfg  # noqa: E402
-from hpsearch.grid import Point  # noqa: E402
 from siamkpn.config import load_cfg  # noqa: E402
+from siamkpn.hpsearch.evaluate import lane_cfg  # noqa: E402
+from siamkpn.hpsearch.grid import Point  # noqa: E402
 from siamkpn.models.model_builder import ModelBuilder  # noqa: E402
 from siamkpn.tracker.siamkpn_tracker import BatchSiamKPNTracker  # noqa: E402
 from toolkit.protocols import run_ope_batch  # noqa: E402

@@ -231,7 +231,9 @@ def onnx_export_folder(args, model, cfg, cfg_path: Path, frames: List[np.ndarray
     """An export of `model` for the onnx modes: reused from --onnx-dir when it was made from the same source."""
     import json
 
-    from siamkpn.models.onnx_export import SETTINGS_FILE, export_onnx
+    from siamkpn.datasets.calibration import calibration_pairs, check_pairs
+    from siamkpn.models.onnx_export import export_onnx
+    from siamkpn.models.onnx_folder import SETTINGS_FILE
 
     source = {"benchmark": "track_speed", "config": str(cfg_path), "seed": args.seed,
               "calib": os.path.abspath(args.calib) if args.calib else "own synthetic video"}
@@ -260,8 +262,11 @@ def onnx_export_folder(args, model, cfg, cfg_path: Path, frames: List[np.ndarray
         calib = os.path.dirname(os.path.dirname(calib))
     print(f"exporting {cfg_path.parent.name} to {folder} (int8: {int8}) ...", flush=True)
     # speed only: random weights quantise badly (R50 3-stage: ~90% of the heat map's range off), so no int8 gate
-    result = export_onnx(model, cfg, folder, int8=int8, calib=calib, calib_count=16, source=source,
-                         int8_tolerance=float("inf"))
+    exemplar, instance = int(cfg.TRACK.EXEMPLAR_SIZE), int(cfg.TRACK.INSTANCE_SIZE)
+    check, check_crops = check_pairs(calib, exemplar, instance)
+    calibration = calibration_pairs(calib, exemplar, instance, 16) if int8 else None
+    result = export_onnx(model, cfg, folder, check, check_crops, calibration=calibration, calib_root=calib,
+                         source=source, int8_tolerance=float("inf"))
     print(f"largest relative differences from PyTorch: {result.errors}")
     return folder
 
@@ -283,7 +288,7 @@ def build_modes(args, name: str, cfg, cfg_path: Path, model, device: torch.devic
     models = {}
     for mode in args.modes:
         if mode in ("onnx", "onnx_int8"):
-            from siamkpn.models.onnx_backend import OnnxInferenceModel
+            from siamkpn.models.onnx_runtime import OnnxInferenceModel
 
             folder = onnx_export_folder(args, model, cfg, cfg_path, frames, box)
             models[mode] = OnnxInferenceModel(folder, cfg, int8=mode == "onnx_int8")

@@ -41,8 +41,8 @@ from siamkpn.datasets.synthetic_sets import write_train_set
 from siamkpn.datasets.training_set import TrainingSet, before_worker_fork, worker_init_fn
 from siamkpn.engine.distributed import DistInfo
 from siamkpn.engine.trainer import Trainer
-from siamkpn.models.inference import cpu_has_native_bf16
 from siamkpn.models.model_builder import ModelBuilder
+from siamkpn.utils.device import cpu_has_native_bf16
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(REPO, "experiments", "siamkpn_quickstart", "config.yaml")

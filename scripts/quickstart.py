@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from quickstart_report import format_seconds, format_table, learning_verdict, write_report  # noqa: E402
 
-from siamkpn.utils.atomic import atomic_write_json, atomic_write_text  # noqa: E402
+from toolkit.atomic import atomic_write, atomic_write_json  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join("experiments", "siamkpn_quickstart", "config.yaml")
 BENCHMARKS = ("OTB100", "VOT2018")
@@ -119,7 +119,7 @@ class Runner:
         text = proc.stdout or ""
         if capture:
             print(text, end="", flush=True)
-            atomic_write_text(capture, text)
+            atomic_write(capture, text)
         if proc.returncode != 0:
             raise SystemExit(f"quickstart: stage '{stage}' failed (exit status {proc.returncode}) running:\n  {shown}")
         return text

@@ -8,7 +8,7 @@
 # 2. synthetic VOT2018-style sequences (siamkpn-synthetic --parts vot) and an untrained snapshot of the quick-start
 #    config (SNAPSHOT=path uses a trained one instead);
 # 3. `vot evaluate` + `vot analysis` of the VOT2018 baseline (reset protocol) and of VOT-LT2018's longterm
-#    (unsupervised) experiment through python -m siamkpn.vot_trax;
+#    (unsupervised) experiment through python -m siamkpn.cli.vot_trax;
 # 4. tools/test.py + tools/eval.py on the same sequences and snapshot;
 # 5. scripts/vot_crosscheck.py compare: trajectories and scores side by side (WORKDIR/crosscheck.json); exit 1 when
 #    the reset-protocol trajectories differ.

@@ -15,6 +15,7 @@ from typing import Collection, Optional, Sequence
 from yacs.config import CfgNode as CN
 
 from siamkpn.config_rules import TRAINING_SETS, config_problems
+from toolkit.errors import BadInput
 
 __all__ = ["get_cfg", "load_cfg", "check_cfg", "ConfigError", "CompatKeyWarning", "COMPAT_ONLY_KEYS",
            "TRAINING_SETS"]
@@ -47,10 +48,8 @@ class CompatKeyWarning(UserWarning):
     """A config sets a key that is accepted for published-config compatibility only and changes nothing."""
 
 
-class ConfigError(KeyError):
+class ConfigError(BadInput, KeyError):
     """A config file or override could not be merged (unknown key, wrong type)."""
-
-    exit_code = 2  # bad input (siamkpn.cli.common)
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
         return str(self.args[0]) if self.args else ""

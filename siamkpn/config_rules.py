@@ -3,7 +3,7 @@
 `config_problems(cfg, origin)` lists what is wrong with a merged config (each problem names the key, its value and
 what is allowed); `siamkpn.config.check_cfg` turns them into one ConfigError. Keys without an entry here take any
 value of their type (paths, names resolved by a registry, switches). Pure Python: the search's grid
-(`hpsearch.grid.BOUNDS`) shares `TRACK_RANGES` without importing torch or yacs.
+(`siamkpn.hpsearch.grid.BOUNDS`) shares `TRACK_RANGES` without importing torch or yacs.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ _NON_NEGATIVE = Range(0.0)
 _AT_LEAST_1 = Range(1)
 _PROBABILITY = Range(0.0, 1.0)
 
-# The tracker's hyper-parameters, also the bounds of the search's grid (hpsearch.grid.BOUNDS): the penalty is
+# The tracker's hyper-parameters, also the bounds of the search's grid (siamkpn.hpsearch.grid.BOUNDS): the penalty is
 # exp(-(change - 1) * PENALTY_K), WINDOW_INFLUENCE and LR are mixing weights.
 TRACK_RANGES: Dict[str, Range] = {"PENALTY_K": _NON_NEGATIVE, "WINDOW_INFLUENCE": _PROBABILITY, "LR": _PROBABILITY}
 

@@ -54,3 +54,17 @@ def tool_error(capsys, main, argv, code: int = 2) -> str:
     lines = [line for line in err if ": error: " in line]
     assert len(lines) == 1 and not any("Traceback" in line for line in err), err
     return lines[0]
+
+
+def write_clip(path, frames: int = 12, size=(240, 180)) -> None:
+    """A small video of a square moving right and down, written with OpenCV (what the demo and API examples read)."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
+    assert writer.isOpened(), f"OpenCV cannot write {path}"
+    for t in range(frames):
+        img = np.full((size[1], size[0], 3), 90, np.uint8)
+        img[80 + t:120 + t, 100 + 2 * t:160 + 2 * t] = (40, 200, 240)
+        writer.write(img)
+    writer.release()

@@ -8,10 +8,14 @@ import pytest
 
 from siamkpn.cli.common import UsageError, exit_code_for, run_tool
 from siamkpn.config import ConfigError
+from siamkpn.engine.run_lock import RankZeroRefused, RankZeroStopped
 from siamkpn.engine.trainer import TrainingDiverged
+from siamkpn.hpsearch.storage import StorageFullError
 from siamkpn.models.checkpoint import CheckpointError
 from toolkit.datasets import DatasetError
 from toolkit.datasets.video import FrameReadError
+from toolkit.errors import BadInput
+from toolkit.evaluation.workers import WorkerError, WorkerInputError
 from toolkit.results import ResultFileError
 
 
@@ -30,10 +34,16 @@ def _raiser(err):
     (FrameReadError("cannot read frame 00000001.jpg"), 2),
     (FileNotFoundError("config file not found: c.yaml"), 2),
     (OSError(errno.EACCES, "Permission denied", "/root/x"), 2),
-    (ValueError("--init must be finite"), 2),
+    (BadInput("--init must be finite"), 2),
     (TrainingDiverged("weights are not finite"), 1),
+    (StorageFullError("cannot write the study database x.db: No space left on device"), 1),
+    (WorkerError("the worker process evaluating 'B' died (killed by SIGKILL)"), 1),
+    (WorkerInputError("worker evaluating 'B' failed: Unloadable: v.txt: garbled"), 2),
+    (RankZeroStopped("process 0 stopped: cannot write train.lock"), 1),
+    (RankZeroRefused("process 0 stopped: TRAIN.SNAPSHOT_DIR s is in use by another training run"), 2),
     (OSError(errno.ENOSPC, "No space left on device"), 1),
     (RuntimeError("CUDA error: out of memory"), 1),
+    (ValueError("operands could not be broadcast together"), 1),  # a bug inside, not the user's input
 ])
 def test_exit_codes_and_one_line(capsys, monkeypatch, err, code):
     monkeypatch.delenv("SIAMKPN_DEBUG", raising=False)

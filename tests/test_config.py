@@ -168,7 +168,7 @@ def test_an_empty_config_is_one_error_naming_the_file(tmp_path):
 
 def test_the_search_and_the_config_share_the_tracker_ranges():
     """The search's grid bounds are the config's ranges: what one refuses, the other refuses."""
-    from hpsearch.grid import BOUNDS, parse_range
+    from siamkpn.hpsearch.grid import BOUNDS, parse_range
 
     for param, (low, high) in BOUNDS.items():
         key = f"TRACK.{param.upper()}"

@@ -88,6 +88,7 @@ from doc_commands import (
     stand_in,
     substitute,
 )
+from helpers import write_clip
 
 PUBLISHED = sorted(p.parent.name for p in (REPO / "experiments").glob("*/config.yaml")
                    if p.parent.name != "siamkpn_quickstart")
@@ -244,20 +245,6 @@ def build_data(data: Path) -> Dict[str, str]:
     _got10k_test_split(data, data / "OTB100")
     vot_video = (data / "VOT2018" / "list.txt").read_text().split()[0]
     return {"ants1": vot_video}
-
-
-def write_clip(path: Path, frames: int = 12, size=(240, 180)) -> None:
-    """A small video with a moving square, written with OpenCV (what the demo example reads)."""
-    import cv2
-    import numpy as np
-
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
-    assert writer.isOpened(), f"OpenCV cannot write {path}"
-    for t in range(frames):
-        img = np.full((size[1], size[0], 3), 90, np.uint8)
-        img[80 + t:120 + t, 100 + 2 * t:160 + 2 * t] = (40, 200, 240)
-        writer.write(img)
-    writer.release()
 
 
 def ensure_snapshot(text: str, cwd: Path) -> None:

@@ -1,7 +1,7 @@
 """scripts/vot_toolkit_check.sh: the official VOT toolkit (its own cached venv) against this project (slow).
 
 The toolkit runs the VOT2018 baseline (reset protocol) and VOT-LT2018's longterm experiment through
-``python -m siamkpn.vot_trax``; tools/test.py and tools/eval.py run on the same synthetic sequences and snapshot.
+``python -m siamkpn.cli.vot_trax``; tools/test.py and tools/eval.py run on the same synthetic sequences and snapshot.
 Skipped, with the reason, only where the toolkit cannot be installed (the script exits 3).
 """
 from __future__ import annotations

@@ -7,8 +7,19 @@ the lower layer, because toolkit never imports siamkpn while siamkpn may import 
 """
 from __future__ import annotations
 
-__all__ = ["BadInput"]
+__all__ = ["BadInput", "BadValue", "UnknownName"]
 
 
 class BadInput(Exception):
     """Input given by the user (file, line, key, flag, name) that cannot be used; the message names it."""
+
+
+class BadValue(BadInput, ValueError):
+    """A value the user gave (a flag, a config value, a line of an annotation file) that cannot be used."""
+
+
+class UnknownName(BadInput, KeyError):
+    """A name the user gave (a dataset, a config TYPE) that no table knows; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0]) if self.args else ""

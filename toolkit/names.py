@@ -11,16 +11,16 @@ import os
 from pathlib import Path
 from typing import Union
 
+from toolkit.errors import BadInput
+
 __all__ = ["UnsafeNameError", "check_name", "join_inside", "join_relative"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 _SEPARATORS = ("/", "\\")
 
 
-class UnsafeNameError(ValueError):
+class UnsafeNameError(BadInput, ValueError):
     """A name from data that would leave its folder as a path (a separator, ``..``, absolute, NUL)."""
-
-    exit_code = 2  # bad input for a command line
 
 
 def _problem(name: object) -> str:

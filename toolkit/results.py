@@ -9,7 +9,7 @@ Layouts under ``<results_dir>/<dataset>/<tracker>/``:
   (line 1 empty, then ``%.6f``) and ``<video>_time.txt`` (``%.6f`` seconds);
 - ``got10k``: ``<video>/<video>_001.txt`` (``repr`` floats) and ``<video>_time.txt``.
 
-Writes are atomic (temporary file + ``os.replace``), so a result file is either whole or absent.
+Writes are atomic (:mod:`toolkit.atomic`), so a result file is either whole or absent.
 Readers raise :class:`ResultFileError` naming the file and line for anything they cannot trust; what a valid
 line is (finite numbers, the allowed value counts, boxes ``x,y,w,h`` with ``w, h >= 0``) is decided here once, for
 the scorers and the submission packer alike (:func:`check_box_sizes`). Video, tracker and dataset names are
@@ -26,6 +26,7 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 
 from toolkit.atomic import atomic_write
+from toolkit.errors import BadInput
 from toolkit.names import check_name, join_inside
 
 __all__ = [
@@ -55,10 +56,8 @@ VOT_MARKERS = (0, 1, 2)
 _SPLIT = re.compile(r"[,\s]+")
 
 
-class ResultFileError(ValueError):
+class ResultFileError(BadInput, ValueError):
     """A result file that is empty, truncated, garbled or holds non-finite numbers."""
-
-    exit_code = 2  # bad input for a command line
 
     def __init__(self, path: PathLike, line_no: int, reason: str):
         self.path, self.line_no, self.reason = str(path), line_no, reason
@@ -136,15 +135,10 @@ def is_finished(results_dir: PathLike, dataset_name: str, tracker_name: str, vid
 
 # ---------------------------------------------------------------- writing
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Result files go through the toolkit's one atomic write (a disk-full error names the result file)."""
-    atomic_write(path, text)
-
-
 def write_lines(path: PathLike, lines: Iterable[str]) -> Path:
     """Write text lines (each ending in a newline) atomically; returns the path."""
     path = Path(path)
-    _atomic_write(path, "".join(f"{s}\n" for s in lines))
+    atomic_write(path, "".join(f"{s}\n" for s in lines))
     return path
 
 

@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence, Tuple, Union
 
+from toolkit.errors import BadInput
 from toolkit.names import UnsafeNameError, check_name
 from toolkit.results import (
     ResultFileError,
@@ -44,10 +45,8 @@ PathLike = Union[str, Path]
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times: the same results give the same archive bytes
 
 
-class SubmissionError(ValueError):
+class SubmissionError(BadInput, ValueError):
     """The results cannot make a complete submission (missing sequences, empty benchmark)."""
-
-    exit_code = 2
 
 
 def format_values(values: Sequence[float]) -> str:

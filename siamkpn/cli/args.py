@@ -2,22 +2,23 @@
 
 Names are hyphenated (``--dataset-root``); pysot's underscore spellings (``--dataset_root``,
 ``--tracker_path``, ...) are accepted as hidden aliases of the same destination. Imports no torch
-(``siamkpn-eval`` must start without it); :func:`resolve_device` imports it when called.
+(``siamkpn-eval`` must start without it).
 """
 from __future__ import annotations
 
 import argparse
 import re
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from siamkpn.cli.common import add_debug_flag
+from siamkpn.models.backends import BACKENDS
 
-__all__ = ["DEVICE_HELP", "add_backend", "add_config", "add_dataset", "add_device", "add_fast", "add_flag",
-           "add_opts", "add_progress", "add_results_dir", "add_snapshot", "add_standard", "add_threads",
-           "add_tracker_path", "make_parser", "parse_device", "positive_int", "resolve_device"]
+__all__ = ["DEVICE_HELP", "DEVICE_PATTERN", "add_backend", "add_config", "add_dataset", "add_device", "add_fast",
+           "add_flag", "add_opts", "add_progress", "add_results_dir", "add_snapshot", "add_standard", "add_threads",
+           "add_tracker_path", "config_opts", "make_parser", "parse_device", "positive_int"]
 
 DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -86,25 +87,13 @@ def add_tracker_path(p: argparse.ArgumentParser):
 
 def parse_device(text: str) -> str:
     """Check a --device value (auto, cpu, cuda, cuda:N)."""
-    if not _DEVICE.match(text):
+    if not DEVICE_PATTERN.match(text):
         raise argparse.ArgumentTypeError(f"invalid device {text!r}: use {DEVICE_HELP}")
     return text
 
 
 def add_device(p: argparse.ArgumentParser):
     return add_flag(p, "--device", default="auto", type=parse_device, help=DEVICE_HELP)
-
-
-def resolve_device(text: Optional[str]):
-    """A torch.device for a --device value; 'auto' picks CUDA when available. A missing CUDA is an error."""
-    import torch
-
-    text = text or "auto"
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if text.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {text}: CUDA is not available on this machine (use --device cpu)")
-    return torch.device(text)
 
 
 def positive_int(text: str) -> int:
@@ -131,7 +120,7 @@ def add_fast(p: argparse.ArgumentParser):
 
 def add_backend(p: argparse.ArgumentParser, where: str = "given as --snapshot"):
     """``--backend torch|onnx``; ``where`` says where the tool takes the export folder from."""
-    return add_flag(p, "--backend", choices=("torch", "onnx"), default=None,
+    return add_flag(p, "--backend", choices=tuple(BACKENDS), default=None,
                     help="inference backend (default: TRACK.BACKEND, torch): torch runs a .pth; onnx runs a "
                          f"siamkpn-export-onnx folder {where}, under ONNX Runtime on the CPU")
 
@@ -145,6 +134,14 @@ def add_opts(p: argparse.ArgumentParser):
     """``--opts KEY VALUE ...`` last on the command line: config overrides."""
     return add_flag(p, "--opts", nargs=argparse.REMAINDER, default=[],
                     help="config overrides as KEY VALUE pairs, e.g. TRACK.LR 0.4 (must come last; default: none)")
+
+
+def config_opts(args: argparse.Namespace) -> List[str]:
+    """``--opts`` with ``--fast`` and ``--backend`` as the config keys they set (TRACK.FAST, TRACK.BACKEND): tools
+    read fast mode and the backend from the config only."""
+    fast = ["TRACK.FAST", "True"] if getattr(args, "fast", False) else []
+    backend = ["TRACK.BACKEND", args.backend] if getattr(args, "backend", None) else []
+    return list(getattr(args, "opts", None) or []) + fast + backend
 
 
 def add_standard(p: argparse.ArgumentParser, flags: Sequence[str]) -> None:

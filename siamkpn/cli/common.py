@@ -3,8 +3,8 @@
 Policy (one for every tool): a problem with the input or the command line prints one line
 ``<tool>: error: <what, which file/line/key>`` on stderr and exits 2; a failure while running
 (divergence, disk full, a bug) prints one line and exits 1; ``--debug`` or ``SIAMKPN_DEBUG=1`` shows the
-traceback instead. Exceptions say which kind they are with a class attribute ``exit_code`` (2 for bad
-input); the handler sits at the tool's top level only, never around single calls.
+traceback instead. Bad input is a :class:`toolkit.errors.BadInput` (raised by any layer) or a path the OS refused;
+everything else is a failure. The handler sits at the tool's top level only, never around single calls.
 
 This module imports neither torch nor the model code, so ``siamkpn-eval`` stays torch-free.
 """
@@ -15,6 +15,8 @@ import os
 import sys
 import traceback
 from typing import Callable, Optional, Sequence
+
+from toolkit.errors import BadInput
 
 __all__ = ["EXIT_FAILURE", "EXIT_INPUT", "UsageError", "add_debug_flag", "debug_requested", "exit_code_for", "one_line",
            "run_tool"]
@@ -27,10 +29,8 @@ _INPUT_OS_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, Fi
 _INPUT_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
-class UsageError(Exception):
+class UsageError(BadInput):
     """Bad input or usage detected by a tool itself (exit 2)."""
-
-    exit_code = EXIT_INPUT
 
 
 def add_debug_flag(parser) -> None:
@@ -45,13 +45,10 @@ def debug_requested(argv: Optional[Sequence[str]]) -> bool:
 
 
 def exit_code_for(err: BaseException) -> int:
-    """2 for bad input (the exception's ``exit_code``, a path the OS refused, a ValueError), 1 for anything else."""
-    code = getattr(err, "exit_code", None)
-    if isinstance(code, int):
-        return code
-    if isinstance(err, _INPUT_OS_ERRORS) or (isinstance(err, OSError) and err.errno in _INPUT_ERRNOS):
+    """2 for bad input (a BadInput, a path the OS refused), 1 for anything else (a plain ValueError included)."""
+    if isinstance(err, BadInput):
         return EXIT_INPUT
-    if isinstance(err, ValueError):  # the library raises ValueError for values it was given and cannot use
+    if isinstance(err, _INPUT_OS_ERRORS) or (isinstance(err, OSError) and err.errno in _INPUT_ERRNOS):
         return EXIT_INPUT
     return EXIT_FAILURE
 

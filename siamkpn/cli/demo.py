@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 import torch
 
-from siamkpn.cli.args import add_config, add_flag, add_opts, add_snapshot, add_standard, make_parser, resolve_device
+from siamkpn.api import load_tracker
+from siamkpn.cli.args import add_config, add_flag, add_opts, add_snapshot, add_standard, config_opts, make_parser
 from siamkpn.cli.common import UsageError, run_tool
 from siamkpn.config import load_cfg
-from siamkpn.tracker import tracker_from_snapshot
 from toolkit.datasets.video import read_image
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -141,11 +141,8 @@ def _main(argv=None) -> int:
         check_out(args.out, args.video)
     if args.threads:
         torch.set_num_threads(args.threads)
-    opts = list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []) + \
-        (["TRACK.BACKEND", args.backend] if args.backend else [])
-    cfg = load_cfg(args.config, opts, freeze=True)
-    onnx_on_cpu = cfg.TRACK.BACKEND == "onnx" and args.device == "auto"  # ONNX Runtime runs on the CPU here
-    tracker = tracker_from_snapshot(cfg, args.snapshot, "cpu" if onnx_on_cpu else resolve_device(args.device))
+    cfg = load_cfg(args.config, config_opts(args), freeze=True)
+    tracker = load_tracker(cfg, args.snapshot, args.device)
     writer, count, tic = None, 0, time.perf_counter()
     for img in frames(args.video):
         if count == 0:

@@ -17,7 +17,7 @@ from typing import Optional
 
 from siamkpn.cli.args import add_flag, add_standard, add_tracker_path, make_parser
 from siamkpn.cli.common import UsageError, run_tool
-from siamkpn.utils.atomic import atomic_write_json
+from toolkit.atomic import atomic_write_json
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 from toolkit.evaluation.common import MissingResultWarning
 from toolkit.evaluation.runner import evaluate, format_tables, missing_videos, summary_json

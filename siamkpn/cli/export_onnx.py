@@ -46,12 +46,13 @@ def _main(argv=None) -> int:
         raise UsageError(f"--calib {args.calib}: not a folder")
     if args.calib_count < 1 or not 7 <= args.opset <= 23:
         raise UsageError("--calib-count must be positive and --opset between 7 and 23")
-    from siamkpn.models.onnx_backend import require_onnxruntime
+    from siamkpn.models.onnx_folder import require_onnxruntime
 
     require_onnxruntime()  # before loading anything: a missing runtime is a one-line error
     import torch
 
     from siamkpn.config import load_cfg
+    from siamkpn.datasets.calibration import calibration_pairs, check_pairs
     from siamkpn.models.checkpoint import load_tracking_checkpoint
     from siamkpn.models.model_builder import ModelBuilder
     from siamkpn.models.onnx_export import export_onnx
@@ -65,8 +66,11 @@ def _main(argv=None) -> int:
     load_tracking_checkpoint(model, args.snapshot)
     source = {"snapshot": os.path.abspath(args.snapshot), "snapshot_identity": file_identity(args.snapshot),
               "config": os.path.abspath(args.config), "opts": list(args.opts)}
-    result = export_onnx(model.eval(), cfg, args.out, opset=args.opset, int8=args.int8, calib=args.calib,
-                         calib_count=args.calib_count, source=source)
+    exemplar, instance = int(cfg.TRACK.EXEMPLAR_SIZE), int(cfg.TRACK.INSTANCE_SIZE)
+    check, check_crops = check_pairs(args.calib, exemplar, instance)
+    calibration = calibration_pairs(args.calib, exemplar, instance, args.calib_count) if args.int8 else None
+    result = export_onnx(model.eval(), cfg, args.out, check, check_crops, calibration=calibration,
+                         calib_root=args.calib, opset=args.opset, source=source)
     print(capability_line())
     for graph, errors in result.errors.items():
         worst = ", ".join(f"{name} {err:.1e}" for name, err in errors.items())

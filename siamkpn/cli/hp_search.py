@@ -22,14 +22,27 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from typing import List
 
 import optuna
 import torch
 
-from hpsearch import evaluate as ev
-from hpsearch import study as st
-from hpsearch import summary
-from hpsearch.grid import (
+from siamkpn.cli.args import (
+    add_backend,
+    add_config,
+    add_flag,
+    add_opts,
+    add_standard,
+    config_opts,
+    make_parser,
+    positive_int,
+)
+from siamkpn.cli.common import run_tool
+from siamkpn.config import load_cfg
+from siamkpn.hpsearch import evaluate as ev
+from siamkpn.hpsearch import study as st
+from siamkpn.hpsearch import summary
+from siamkpn.hpsearch.grid import (
     BOUNDS,
     SearchSpace,
     int_range_count,
@@ -38,22 +51,10 @@ from hpsearch.grid import (
     range_count,
     refine_count,
 )
-from hpsearch.inputs import SearchInputs, search_settings
-from hpsearch.storage import disk_full_errors
-from hpsearch.worker import WorkerOptions, run_worker
-from siamkpn.cli.args import (
-    add_backend,
-    add_config,
-    add_flag,
-    add_opts,
-    add_standard,
-    make_parser,
-    positive_int,
-    resolve_device,
-)
-from siamkpn.cli.common import run_tool
-from siamkpn.config import load_cfg
-from siamkpn.models.backends import check_backend
+from siamkpn.hpsearch.inputs import SearchInputs, search_settings
+from siamkpn.hpsearch.storage import disk_full_errors
+from siamkpn.hpsearch.worker import WorkerOptions, run_worker
+from siamkpn.models.backends import Backend, backend_for
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 
 OUTPUT = """\
@@ -193,41 +194,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _inputs(cfg, dataset, snapshot_dir: str, space: SearchSpace, backend: str) -> SearchInputs:
+def _inputs(cfg, dataset, snapshot_dir: str, space: SearchSpace, backend: Backend) -> SearchInputs:
     """The snapshot identities and settings this run's scores depend on (recorded in the study)."""
-    precision = ev.export_precision(snapshot_dir, space.epochs, bool(cfg.TRACK.FAST)) if backend == "onnx" else None
+    precision = ev.export_precision(backend, snapshot_dir, space.epochs, bool(cfg.TRACK.FAST))
     settings = search_settings(cfg, dataset, region_searched=space.search_region != [None], precision=precision)
-    return SearchInputs.build(settings, {e: ev.model_path(snapshot_dir, e, backend) for e in space.epochs})
+    return SearchInputs.build(settings, {e: backend.epoch_path(snapshot_dir, e) for e in space.epochs})
 
 
-def _device(text: str, backend: str):
-    """The model's device: --device for torch; the CPU for onnx (ONNX Runtime's CPU provider), where a GPU is an
-    error before any work."""
-    if backend != "onnx":
-        return resolve_device(text)
-    if text not in ("auto", "cpu"):
-        raise ValueError(f"--device {text}: backend onnx runs on the CPU (ONNX Runtime's CPU provider)")
-    return "cpu"
+def _check_snapshots(backend: Backend, snapshot_dir: str, epochs: List[int], args: argparse.Namespace):
+    """Every epoch's snapshot is there and of the backend's kind, the device one it runs on (before any work);
+    returns the device."""
+    paths = [backend.epoch_path(snapshot_dir, e) for e in epochs]
+    backend.check_present(paths, args.config)  # every missing one named in one line
+    for path in paths:
+        backend.check(path, args.device)
+    return backend.device(args.device)
 
 
 def search(args: argparse.Namespace) -> None:
-    opts = list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []) + \
-        (["TRACK.BACKEND", args.backend] if args.backend else [])
-    cfg = load_cfg(args.config, opts, freeze=True)
-    backend = check_backend(str(cfg.TRACK.BACKEND))
+    cfg = load_cfg(args.config, config_opts(args), freeze=True)
+    backend = backend_for(cfg)
     space = SearchSpace(list(range(args.start_epoch, args.end_epoch + 1)), args.penalty_k, args.window_influence,
                         args.lr, args.search_region or [None])
     metric = ev.resolve_metric(args.metric, args.dataset)
     snapshot_dir = args.snapshot_dir or cfg.TRAIN.SNAPSHOT_DIR
     attrs = {"dataset": args.dataset, "metric": metric}
     if not args.summary_only:
-        if backend == "onnx":
-            _device(args.device, backend)  # a GPU for onnx fails here, before the study is opened
-            from siamkpn.models.onnx_backend import require_onnxruntime
-
-            require_onnxruntime()
-        ev.check_snapshots(snapshot_dir, space.epochs, backend, args.config)
-        ev.check_search_regions(cfg, space.search_region, backend)
+        device = _check_snapshots(backend, snapshot_dir, space.epochs, args)
+        ev.check_search_regions(cfg, space.search_region)
         dataset = DatasetFactory.create_dataset(
             args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False)
         ev.check_metric_defined(dataset, metric)
@@ -240,9 +234,8 @@ def search(args: argparse.Namespace) -> None:
         if not args.summary_only:
             if args.threads:
                 torch.set_num_threads(args.threads)
-            device = _device(args.device, backend)
             evaluator = ev.BatchEvaluator(cfg, dataset, args.results_dir, snapshot_dir, device, inputs=inputs,
-                                           progress=not args.no_progress, backend=backend)
+                                           progress=not args.no_progress)
             levels = (1,) if args.no_refine or args.level == "1" else (2,) if args.level == "2" else (1, 2)
             opts = WorkerOptions(metric, args.batch, levels, args.refine_top, args.refine_factor,
                                  poll=min(max(args.heartbeat / 2, 0.5), 30), heartbeat=args.heartbeat,

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from siamkpn.cli.args import add_flag, add_standard, add_tracker_path, make_parser
 from siamkpn.cli.common import UsageError, run_tool
-from siamkpn.utils.atomic import atomic_write_bytes
+from toolkit.atomic import atomic_write
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 from toolkit.names import check_name
 from toolkit.submission import submission_entries, zip_bytes
@@ -47,7 +47,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     dataset = DatasetFactory.create_dataset(args.dataset, resolve_dataset_root(args.dataset, args.dataset_root))
     tracker_dir = os.path.join(args.tracker_path, args.dataset, args.tracker)
     entries = submission_entries(args.dataset, tracker_dir, ((v.name, len(v)) for v in dataset))
-    atomic_write_bytes(args.out, zip_bytes(entries))
+    atomic_write(args.out, zip_bytes(entries))
     print(f"{args.out}: {len(dataset)} sequences, {len(entries)} files of {tracker_dir}")
     return 0
 

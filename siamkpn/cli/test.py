@@ -15,11 +15,12 @@ import warnings
 import torch
 from tqdm import tqdm
 
-from siamkpn.cli.args import add_config, add_flag, add_opts, add_snapshot, add_standard, make_parser, resolve_device
+from siamkpn.api import load_tracker
+from siamkpn.cli.args import add_config, add_flag, add_opts, add_snapshot, add_standard, config_opts, make_parser
 from siamkpn.cli.common import UsageError, run_tool
 from siamkpn.config import load_cfg
-from siamkpn.tracker import tracker_from_snapshot
-from siamkpn.tracker.provenance import model_precision, prepare_result_folder, tracking_provenance
+from siamkpn.models.backends import backend_for
+from siamkpn.tracker.provenance import prepare_result_folder, tracking_provenance
 from toolkit import protocols, results
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 
@@ -93,7 +94,7 @@ def tracker_name(name: str | None, snapshot: str) -> str:
 def _claim_folder(args: argparse.Namespace, cfg, tracker, dataset, kind: str, name: str) -> None:
     """Check (or write) the record of what produces the results in the tracker's folder; --overwrite resets it."""
     folder = os.path.join(args.results_dir, args.dataset, name)
-    current = tracking_provenance(cfg, args.snapshot, model_precision(tracker.model))
+    current = tracking_provenance(cfg, args.snapshot, backend_for(cfg).precision(tracker.model))
     files = [p for v in dataset for p in results.result_files(folder, v.name, kind).values()]
     written_by = {"tool": "siamkpn-test", "snapshot": os.path.abspath(args.snapshot),
                   "config": os.path.abspath(args.config), "device": str(getattr(tracker.model, "device", "?"))}
@@ -108,13 +109,10 @@ def _lost_in(path: os.PathLike) -> int:
 def _main(argv=None) -> int:
     args = parse_args(argv)
     name = tracker_name(args.tracker_name, os.path.normpath(args.snapshot))  # an export folder may end in '/'
-    opts = list(args.opts) + (["TRACK.FAST", "True"] if args.fast else []) + \
-        (["TRACK.BACKEND", args.backend] if args.backend else [])
-    cfg = load_cfg(args.config, opts, freeze=True)
+    cfg = load_cfg(args.config, config_opts(args), freeze=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    onnx_on_cpu = cfg.TRACK.BACKEND == "onnx" and args.device == "auto"  # ONNX Runtime runs on the CPU here
-    tracker = tracker_from_snapshot(cfg, args.snapshot, "cpu" if onnx_on_cpu else resolve_device(args.device))
+    tracker = load_tracker(cfg, args.snapshot, args.device)
     dataset = DatasetFactory.create_dataset(
             args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False)
     videos = [v for v in dataset if not args.video or v.name == args.video]

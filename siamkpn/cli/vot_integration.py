@@ -4,10 +4,10 @@
         [--name SiamKPN] [--device cpu|cuda] [--backend torch|onnx] [--threads N] [--fast] [--timeout S]
 
 The section ``[NAME]`` is written, or replaced if present (other sections and comments are kept), with
-absolute paths, ``protocol = traxpython``, ``command = siamkpn.vot_trax``, ``python =`` this interpreter and
-the ``env_SIAMKPN_*`` settings that ``python -m siamkpn.vot_trax`` reads. With ``--backend onnx`` (or the
-config's TRACK.BACKEND onnx) ``--snapshot`` is the folder siamkpn-export-onnx wrote; it is loaded once here with
-the config, so a folder that the tracker process could not run is an error now, not inside the toolkit.
+absolute paths, ``protocol = traxpython``, ``command = siamkpn.cli.vot_trax``, ``python =`` this interpreter and
+the ``env_SIAMKPN_*`` settings that ``python -m siamkpn.cli.vot_trax`` reads. The snapshot is checked by the backend
+(``--backend`` or the config's TRACK.BACKEND) as every tool checks it; an ONNX export folder is loaded once here
+with the config, so a folder that the tracker process could not run is an error now, not inside the toolkit.
 See docs/VOT.md.
 """
 from __future__ import annotations
@@ -19,10 +19,10 @@ import shlex
 import sys
 from typing import Optional, Sequence
 
-from siamkpn.cli.args import add_config, add_flag, add_snapshot, add_standard, make_parser
+from siamkpn.cli.args import add_config, add_flag, add_snapshot, add_standard, config_opts, make_parser
 from siamkpn.cli.common import UsageError, run_tool
 from siamkpn.config import load_cfg
-from siamkpn.utils.atomic import atomic_write_text
+from toolkit.atomic import atomic_write
 
 __all__ = ["tracker_section", "replace_section", "main"]
 
@@ -60,10 +60,10 @@ def _ini_value(value: str, key: str) -> str:
 def tracker_section(name: str, config: str, snapshot: str, python: str, package_root: str,
                     device: Optional[str] = None, threads: Optional[int] = None, fast: bool = False,
                     timeout: int = DEFAULT_TIMEOUT, backend: Optional[str] = None) -> str:
-    """The ``[name]`` section (header and keys, ending in a newline) for ``python -m siamkpn.vot_trax``."""
+    """The ``[name]`` section (header and keys, ending in a newline) for ``python -m siamkpn.cli.vot_trax``."""
     if not _IDENTIFIER.match(name):
         raise UsageError(f"--name {name!r}: the VOT toolkit allows letters, digits, '-' and '_' only")
-    keys = [("label", name), ("protocol", "traxpython"), ("command", "siamkpn.vot_trax"), ("python", python),
+    keys = [("label", name), ("protocol", "traxpython"), ("command", "siamkpn.cli.vot_trax"), ("python", python),
             ("paths", package_root), ("timeout", str(timeout)),
             ("env_SIAMKPN_CONFIG", config), ("env_SIAMKPN_SNAPSHOT", snapshot)]
     if device:
@@ -89,27 +89,13 @@ def replace_section(text: str, name: str, section: str) -> str:
     return "".join(lines[:start]) + section + ("\n" if tail else "") + "".join(tail)
 
 
-def _check_snapshot(cfg, snapshot: str, backend: Optional[str], device: Optional[str], fast: bool) -> None:
-    """The snapshot is what the backend runs: a .pth for torch; for onnx an export folder that loads with `cfg`."""
-    from siamkpn.models.backends import check_backend
+def _check_snapshot(cfg, snapshot: str, device: Optional[str]) -> None:
+    """The snapshot is what the config's backend runs, on `device`, with `cfg` (without reading a .pth's weights)."""
+    from siamkpn.models.backends import backend_for
 
-    backend = check_backend(backend or str(cfg.TRACK.BACKEND))
-    if backend == "torch":
-        if os.path.isdir(snapshot):
-            raise UsageError(f"--snapshot {snapshot} is a folder, but backend torch runs a .pth file "
-                             "(an ONNX export folder needs --backend onnx)")
-        if not os.path.isfile(snapshot):
-            raise FileNotFoundError(f"snapshot not found: {snapshot}")
-        return
-    if device not in (None, "cpu"):
-        raise UsageError(f"--device {device}: backend onnx runs on the CPU (ONNX Runtime's CPU provider)")
-    if os.path.isfile(snapshot):
-        raise UsageError(f"--snapshot {snapshot} is a file, but backend onnx runs the folder that siamkpn-export-onnx "
-                         "wrote (export it with siamkpn-export-onnx --snapshot MODEL.pth --out FOLDER, or use "
-                         "--backend torch)")
-    from siamkpn.models.backends import load_tracker_model
-
-    load_tracker_model(cfg, snapshot, "cpu", "onnx", fast)  # the folder, its graphs and the config agree
+    backend = backend_for(cfg)
+    backend.check(snapshot, device or "auto")
+    backend.check_config(cfg, snapshot)
 
 
 def _main(argv: Optional[Sequence[str]] = None) -> int:
@@ -117,8 +103,8 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     if args.timeout < 1:
         raise UsageError(f"--timeout {args.timeout}: must be at least 1 second")
     config, snapshot, out = (os.path.abspath(p) for p in (args.config, args.snapshot, args.out))
-    cfg = load_cfg(config)  # a bad config fails here, naming the key and file, not later inside the toolkit
-    _check_snapshot(cfg, snapshot, args.backend, args.device, args.fast)
+    cfg = load_cfg(config, config_opts(args))  # a bad config fails here, naming the key and file, not in the toolkit
+    _check_snapshot(cfg, snapshot, args.device)
     if not os.path.isdir(os.path.dirname(out)):
         raise FileNotFoundError(f"workspace folder not found: {os.path.dirname(out)} (run `vot initialize` there)")
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -128,7 +114,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     if os.path.exists(out):
         with open(out, encoding="utf-8") as f:
             text = f.read()
-    atomic_write_text(out, replace_section(text, args.name, section))
+    atomic_write(out, replace_section(text, args.name, section))
     command = shlex.join(["vot", "evaluate", "--workspace", os.path.dirname(out), args.name])  # pastes into a shell
     print(f"wrote [{args.name}] to {out}: `{command}`")
     return 0

@@ -16,6 +16,8 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from toolkit.errors import BadValue
+
 __all__ = ["Sample", "Track", "SubDataset", "load_annotations"]
 
 logger = logging.getLogger(__name__)
@@ -45,11 +47,11 @@ def _box_size(box: Sequence[float]) -> Tuple[float, float]:
 
 def _parse_box(value, where: str) -> Tuple[float, ...]:
     if not isinstance(value, (list, tuple)) or len(value) not in (2, 4):
-        raise ValueError(f"{where}: expected a box [x1, y1, x2, y2] (or [w, h]), got {value!r}")
+        raise BadValue(f"{where}: expected a box [x1, y1, x2, y2] (or [w, h]), got {value!r}")
     try:
         return tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: box values must be numbers, got {value!r}") from None
+        raise BadValue(f"{where}: box values must be numbers, got {value!r}") from None
 
 
 def load_annotations(path: str) -> Tuple[List[str], List[List[Track]], int]:
@@ -60,18 +62,18 @@ def load_annotations(path: str) -> Tuple[List[str], List[List[Track]], int]:
         try:
             data = json.load(f)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+            raise BadValue(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected an object {{video: {{track: {{frame: box}}}}}}, got {type(data).__name__}")
+        raise BadValue(f"{path}: expected an object {{video: {{track: {{frame: box}}}}}}, got {type(data).__name__}")
     videos, tracks, dropped = [], [], 0
     for video, video_tracks in data.items():
         if not isinstance(video_tracks, dict):
-            raise ValueError(f"{path}: video '{video}': expected an object {{track: {{frame: box}}}}, "
+            raise BadValue(f"{path}: video '{video}': expected an object {{track: {{frame: box}}}}, "
                              f"got {type(video_tracks).__name__}")
         kept = []
         for track, frames in video_tracks.items():
             if not isinstance(frames, dict):
-                raise ValueError(f"{path}: video '{video}' track '{track}': expected an object {{frame: box}}, "
+                raise BadValue(f"{path}: video '{video}' track '{track}': expected an object {{frame: box}}, "
                                  f"got {type(frames).__name__}")
             boxes = {}
             for frame, value in frames.items():
@@ -89,7 +91,7 @@ def load_annotations(path: str) -> Tuple[List[str], List[List[Track]], int]:
             videos.append(str(video))
             tracks.append(kept)
     if not videos:
-        raise ValueError(f"{path}: no usable boxes (every box is missing or has zero size)")
+        raise BadValue(f"{path}: no usable boxes (every box is missing or has zero size)")
     return videos, tracks, dropped
 
 

@@ -15,7 +15,8 @@ import re
 import shutil
 from typing import List, Sequence
 
-from siamkpn.utils.atomic import atomic_write_json
+from toolkit.atomic import atomic_write_json
+from toolkit.errors import BadInput
 
 __all__ = ["MARKER", "SyntheticOutputError", "check_part_folder", "claim_part_folder"]
 
@@ -24,10 +25,8 @@ MARKER = ".siamkpn_synthetic.json"
 _VIDEO_NAME = {"train": re.compile(r"synth_\d{5}"), "otb": re.compile(r"Synth\d{3}"), "vot": re.compile(r"synth\d{3}")}
 
 
-class SyntheticOutputError(ValueError):
+class SyntheticOutputError(BadInput, ValueError):
     """An output folder the generator cannot (or must not) write into."""
-
-    exit_code = 2  # bad input for a command line
 
 
 def _video_root(folder: str, part: str) -> str:

@@ -20,8 +20,10 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from toolkit.datasets.image_file import truncation
+from toolkit.errors import BadValue
+
 from .augmentation import Augmentation
-from .image_file import truncation
 from .prepare.crop import CONTEXT_AMOUNT
 from .sub_dataset import Sample, SubDataset
 
@@ -115,7 +117,7 @@ class TrainingSet(Dataset):
         train, data = cfg.TRAIN, cfg.DATASET
         expected = (train.SEARCH_SIZE - train.EXEMPLAR_SIZE) / train.STRIDE + 1 + train.BASE_SIZE
         if expected != train.OUTPUT_SIZE:
-            raise ValueError(f"TRAIN.OUTPUT_SIZE {train.OUTPUT_SIZE} does not match (SEARCH_SIZE - EXEMPLAR_SIZE) / "
+            raise BadValue(f"TRAIN.OUTPUT_SIZE {train.OUTPUT_SIZE} does not match (SEARCH_SIZE - EXEMPLAR_SIZE) / "
                              f"STRIDE + 1 + BASE_SIZE = {expected}")
         self.exemplar_size, self.search_size = int(train.EXEMPLAR_SIZE), int(train.SEARCH_SIZE)
         self.output_size = int(train.OUTPUT_SIZE)
@@ -124,17 +126,17 @@ class TrainingSet(Dataset):
         start = 0
         for name in data.NAMES:
             if name not in data or not hasattr(data[name], "ROOT"):
-                raise ValueError(f"DATASET.NAMES lists '{name}', which is not a DATASET sub-dataset node")
+                raise BadValue(f"DATASET.NAMES lists '{name}', which is not a DATASET sub-dataset node")
             node = data[name]
             sub = SubDataset(name, resolve_path(node.ROOT, self.data_root), resolve_path(node.ANNO, self.data_root),
                              node.FRAME_RANGE, node.NUM_USE, start)
             start += sub.num
             self.subsets.append(sub)
         if not self.subsets:
-            raise ValueError("DATASET.NAMES is empty: no training data")
+            raise BadValue("DATASET.NAMES is empty: no training data")
         self.total_use = sum(s.num_use for s in self.subsets)
         if self.total_use <= 0:
-            raise ValueError("every DATASET.<name>.NUM_USE is 0: no training data")
+            raise BadValue("every DATASET.<name>.NUM_USE is 0: no training data")
         self.videos_per_epoch = int(data.VIDEOS_PER_EPOCH) if data.VIDEOS_PER_EPOCH > 0 else self.total_use
         self.epochs = int(train.EPOCH if epochs is None else epochs)
         self.seed = _seed_key(train.SEED if seed is None else seed)

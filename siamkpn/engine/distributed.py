@@ -8,6 +8,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from toolkit.errors import BadValue
+
 __all__ = ["DistInfo", "init_distributed", "all_reduce_mean", "barrier", "broadcast_from_rank0", "cleanup"]
 
 
@@ -33,7 +35,7 @@ def init_distributed(device: str = "auto", local_rank_arg: int = -1) -> DistInfo
     local_rank = int(os.environ.get("LOCAL_RANK", local_rank_arg if local_rank_arg >= 0 else 0))
     use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
     if use_cuda and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+        raise BadValue(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
     if use_cuda and ":" in device and world == 1:  # one process: --device cuda:N picks the GPU
         local_rank = int(device.split(":", 1)[1])
     if use_cuda:

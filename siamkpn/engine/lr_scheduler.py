@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from yacs.config import CfgNode
 
+from toolkit.errors import BadValue, UnknownName
+
 __all__ = ["lr_spaces", "build_schedule", "EpochLR"]
 
 
@@ -60,7 +62,7 @@ _SCHEDULES = {"log": _log, "step": _step, "multi-step": _multi_step, "linear": _
 def lr_spaces(kind: str, epochs: int, **kwargs) -> Tuple[np.ndarray, float]:
     """(lr per epoch, start_lr) of one schedule type."""
     if kind not in _SCHEDULES:
-        raise KeyError(f"unknown TRAIN.LR TYPE '{kind}'; valid: {', '.join(_SCHEDULES)}")
+        raise UnknownName(f"unknown TRAIN.LR TYPE '{kind}'; valid: {', '.join(_SCHEDULES)}")
     return _SCHEDULES[kind](epochs, **kwargs)
 
 
@@ -72,7 +74,7 @@ def build_schedule(train_cfg: CfgNode) -> Tuple[np.ndarray, float]:
         return lr_spaces(train_cfg.LR.TYPE, epochs, **main_kwargs)
     warm_epochs = train_cfg.LR_WARMUP.EPOCH
     if not 0 <= warm_epochs < epochs:
-        raise ValueError(f"TRAIN.LR_WARMUP.EPOCH ({warm_epochs}) must be below TRAIN.EPOCH ({epochs}); "
+        raise BadValue(f"TRAIN.LR_WARMUP.EPOCH ({warm_epochs}) must be below TRAIN.EPOCH ({epochs}); "
                          "shorten the warm-up or set TRAIN.LR_WARMUP.WARMUP False")
     warm, _ = lr_spaces(train_cfg.LR_WARMUP.TYPE, warm_epochs, **dict(train_cfg.LR_WARMUP.KWARGS))
     main, _ = lr_spaces(train_cfg.LR.TYPE, epochs - warm_epochs, **main_kwargs)

@@ -20,8 +20,10 @@ from yacs.config import CfgNode
 
 from siamkpn.engine.distributed import DistInfo, broadcast_from_rank0
 from siamkpn.utils.lock import FileLock, LockHeld
+from toolkit.errors import BadInput
 
-__all__ = ["LOCK_NAME", "HEARTBEAT_S", "STALE_AFTER_S", "RankZeroStopped", "hold_run_folders", "run_folders"]
+__all__ = ["LOCK_NAME", "HEARTBEAT_S", "STALE_AFTER_S", "RankZeroRefused", "RankZeroStopped", "hold_run_folders",
+           "run_folders"]
 
 logger = logging.getLogger("siamkpn.train")
 LOCK_NAME = "train.lock"
@@ -30,11 +32,11 @@ STALE_AFTER_S = 600.0
 
 
 class RankZeroStopped(RuntimeError):
-    """Raised on the other ranks when rank 0 could not hold the run's folders; carries rank 0's exit status."""
+    """Raised on the other ranks when rank 0 could not hold the run's folders (a failure there)."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+
+class RankZeroRefused(RankZeroStopped, BadInput):
+    """Raised on the other ranks when rank 0 could not hold the run's folders because of bad input (a BadInput)."""
 
 
 def run_folders(cfg: CfgNode) -> List[Tuple[str, str]]:
@@ -81,11 +83,12 @@ def hold_run_folders(cfg: CfgNode, dist: DistInfo, purpose: str = "siamkpn-train
             locks = _acquire_all(cfg, purpose)
         except Exception as err:  # noqa: BLE001 - passed to the other ranks, then raised here
             error = err
-    verdict = broadcast_from_rank0(None if error is None else (str(error), getattr(error, "exit_code", 1)))
+    verdict = broadcast_from_rank0(None if error is None else (str(error), isinstance(error, BadInput)))
     if error is not None:
         raise error
     if verdict is not None:
-        raise RankZeroStopped(f"process 0 stopped: {verdict[0]}", verdict[1])
+        message, bad_input = verdict
+        raise (RankZeroRefused if bad_input else RankZeroStopped)(f"process 0 stopped: {message}")
 
     def check() -> None:
         for lock in locks:

@@ -12,14 +12,14 @@ from typing import Any, List, Optional, Tuple
 import torch.nn as nn
 
 from siamkpn.models.checkpoint import CheckpointError, read_checkpoint
-from siamkpn.utils.atomic import temp_files
+from toolkit.atomic import temp_files
 
 __all__ = ["snapshot_path", "list_snapshots", "latest_snapshot", "read_newest_snapshot", "remove_leftovers",
            "weight_problem"]
 
 logger = logging.getLogger("siamkpn.train")
 _NAME = re.compile(r"checkpoint_e(\d+)\.pth")
-# temporary files of save_checkpoint before it used siamkpn.utils.atomic (mkstemp prefix ".tmp_")
+# temporary files of save_checkpoint before it used toolkit.atomic (mkstemp prefix ".tmp_")
 _OLD_TEMP_PATTERN = ".tmp_*.pth"
 
 

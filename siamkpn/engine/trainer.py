@@ -32,6 +32,7 @@ from siamkpn.engine.snapshots import (
 )
 from siamkpn.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from siamkpn.utils.device import cpu_has_native_bf16
+from toolkit.errors import BadValue
 
 __all__ = ["Trainer", "TrainingDiverged", "latest_snapshot", "snapshot_path"]
 
@@ -41,8 +42,6 @@ LOSS_KEYS = ("total_loss", "heatmap_loss", "offsets_loss", "objsize_loss")
 
 class TrainingDiverged(RuntimeError):
     """Training stopped: unusable weights or too many skipped steps; earlier snapshots are kept, none of these."""
-
-    exit_code = 1  # a failure while running, not bad input
 
 
 class Trainer:
@@ -91,7 +90,7 @@ class Trainer:
                                  num_workers=cfg.TRAIN.NUM_WORKERS, pin_memory=dist.device.type == "cuda",
                                  drop_last=True, worker_init_fn=worker_init_fn)
         if len(self.loader) == 0:
-            raise ValueError(f"an epoch has no full batch: {len(train_set)} samples in all, batch "
+            raise BadValue(f"an epoch has no full batch: {len(train_set)} samples in all, batch "
                              f"{cfg.TRAIN.BATCH_SIZE} x {dist.world_size} processes (raise DATASET.VIDEOS_PER_EPOCH)")
 
     # ------------------------------------------------------------------ setup per epoch
@@ -133,7 +132,7 @@ class Trainer:
         elif train.OPTI == "sgd":
             self.optimizer = torch.optim.SGD(groups, momentum=train.MOMENTUM, weight_decay=train.WEIGHT_DECAY)
         else:
-            raise ValueError(f"TRAIN.OPTI must be 'adam' or 'sgd', got '{train.OPTI}'")
+            raise BadValue(f"TRAIN.OPTI must be 'adam' or 'sgd', got '{train.OPTI}'")
         if self.dist.distributed:
             # DDP registers the parameters that need gradients now, so it is rebuilt when that set changes.
             ids = [self.dist.local_rank] if self.dist.device.type == "cuda" else None
@@ -170,7 +169,7 @@ class Trainer:
 
     def _restore(self, ckpt: Any, path: str) -> None:
         if not isinstance(ckpt, dict) or "epoch" not in ckpt:
-            raise ValueError(f"{path} is a model checkpoint without training state (no 'epoch'): use it as "
+            raise BadValue(f"{path} is a model checkpoint without training state (no 'epoch'): use it as "
                              "BACKBONE.PRETRAINED / TRAIN.PRETRAINED instead of resuming from it")
         load_checkpoint(self.model, path, strict=True)
         self.start_epoch = int(ckpt["epoch"])

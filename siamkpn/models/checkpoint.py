@@ -9,7 +9,8 @@ from typing import Any, Dict, List, Mapping
 import torch
 import torch.nn as nn
 
-from siamkpn.utils.atomic import atomic_write
+from toolkit.atomic import atomic_write_stream
+from toolkit.errors import BadInput
 
 __all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "extract_state_dict", "load_checkpoint",
            "load_tracking_checkpoint", "load_pretrained_backbone", "save_checkpoint"]
@@ -17,10 +18,8 @@ __all__ = ["CheckpointError", "LoadReport", "read_checkpoint", "extract_state_di
 logger = logging.getLogger(__name__)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(BadInput, RuntimeError):
     """A checkpoint file that cannot be read or does not fit the model."""
-
-    exit_code = 2  # bad input (siamkpn.cli.common)
 
 
 @dataclass
@@ -138,5 +137,5 @@ def load_pretrained_backbone(backbone: nn.Module, path: str) -> LoadReport:
 
 
 def save_checkpoint(obj: Dict[str, Any], path: str) -> None:
-    """torch.save `obj` atomically (siamkpn.utils.atomic): `path` holds the old file or the whole new one."""
-    atomic_write(path, lambda f: torch.save(obj, f), binary=True, what="checkpoint")  # disk full names the file
+    """torch.save `obj` atomically (toolkit.atomic): `path` holds the old file or the whole new one."""
+    atomic_write_stream(path, lambda f: torch.save(obj, f), binary=True, what="checkpoint")  # disk full names the file

@@ -34,9 +34,9 @@ import torch.nn.functional as F
 
 from siamkpn.models.head import BRANCHES, MultiKPN
 from siamkpn.models.xcorr import xcorr_depthwise
-from siamkpn.utils.device import cpu_capability, cpu_has_native_bf16  # the latter re-exported for old callers
+from siamkpn.utils.device import cpu_capability, cpu_has_native_bf16
 
-__all__ = ["InferenceModel", "prepare_for_inference", "describe", "fold_batchnorm", "cpu_has_native_bf16"]
+__all__ = ["InferenceModel", "prepare_for_inference", "describe", "fold_batchnorm"]
 
 logger = logging.getLogger(__name__)
 

@@ -1,50 +1,49 @@
-"""ONNX export of a prepared SiamKPN model: `template.onnx`, `track.onnx` (last stage) and `siamkpn_onnx.json`.
+"""ONNX export of a prepared SiamKPN model into an export folder (`siamkpn.models.onnx_folder`).
 
 The graphs are the exact-mode `InferenceModel` (BatchNorm folded, head packed) at the config's fixed sizes,
 batch 1:
 - template.onnx: z [1,3,E,E] -> kernel_1..kernel_S, the packed correlation kernels of every stage;
 - track.onnx: x [1,3,X,X], kernel_1..kernel_S -> heatmap, [offsets,] objsize of the last stage;
-- track_int8.onnx (optional): track.onnx with static QDQ quantisation of the backbone and neck (per-channel
-  int8 weights, uint8 activations; the head stays float32, see `quantize_track`), calibrated on training
-  crops (crop511 images), never on a benchmark.
+- track_int8.onnx (optional): track.onnx with static QDQ quantisation of the backbone and neck
+  (`siamkpn.models.onnx_quantise`), calibrated on training crops, never on a benchmark.
 The depthwise correlation against runtime kernels becomes a plain grouped Conv with a weight input.
 Opset 18 through the dynamo exporter, the legacy TorchScript exporter as the fallback. Every graph is run
-under ONNX Runtime on real crops and compared with PyTorch before `siamkpn_onnx.json` is written, so a
-folder with that file holds checked graphs; the file records each graph's sha256, checked at every load.
+under ONNX Runtime on the given crops and compared with PyTorch before `siamkpn_onnx.json` is written, so a
+folder with that file holds checked graphs. The crops are made by the caller (`siamkpn.datasets.calibration`).
 """
 from __future__ import annotations
 
 import logging
 import os
-import random
 import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from siamkpn.models.inference import InferenceModel
-from siamkpn.models.onnx_backend import require_onnxruntime
-from siamkpn.utils.atomic import atomic_write_json
+from siamkpn.models.onnx_folder import (
+    ExportError,
+    mark_unfinished,
+    require_onnxruntime,
+    session,
+    tracker_settings,
+    write_settings,
+)
+from siamkpn.models.onnx_quantise import quantize_track
+from toolkit.atomic import atomic_write
 
-__all__ = ["SETTINGS_FILE", "FORMAT", "TemplateGraph", "TrackGraph", "ExportError", "export_graph",
-           "calibration_pairs", "synthetic_pairs", "quantize_track", "compare_with_torch", "export_onnx"]
+__all__ = ["TemplateGraph", "TrackGraph", "ExportResult", "export_graph", "compare_with_torch", "export_onnx"]
 
 logger = logging.getLogger(__name__)
 
-SETTINGS_FILE = "siamkpn_onnx.json"
-FORMAT = 1
+Pair = Tuple[np.ndarray, np.ndarray]
 # relative error (largest |difference| / largest |value| per output) that a float32 graph must stay within:
 # float32 reassociation alone gives ~1e-6 on small models and ~1.3e-4 on the ResNet-50 3-stage one
 FP32_TOLERANCE = 5e-4
-
-
-class ExportError(RuntimeError):
-    """An exported graph disagrees with PyTorch, or no exporter could write it (a failure while running)."""
 
 
 class TemplateGraph(nn.Module):
@@ -86,36 +85,29 @@ def _exact_model(model: nn.Module) -> InferenceModel:
 
 def export_graph(module: nn.Module, args: Tuple[torch.Tensor, ...], path: str, input_names: List[str],
                  output_names: List[str], opset: int = 18) -> str:
-    """Write `module` to `path` (atomically): the dynamo exporter first, the legacy one if it fails; returns which."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """Write `module` to `path` (atomically): the dynamo exporter first, the legacy one if it fails; returns which.
+
+    Each exporter writes into the system's temporary folder; only a checked graph reaches `path`.
+    """
     errors = []
     for exporter, dynamo in (("dynamo", True), ("legacy", False)):
-        fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=folder)
-        os.close(fd)
-        try:
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")  # exporter chatter (deprecations, fallbacks) is not the user's
-                kwargs = {"optimize": True, "verbose": False} if dynamo else {}
-                torch.onnx.export(module, args, tmp, input_names=input_names, output_names=output_names,
-                                  opset_version=opset, dynamo=dynamo, external_data=False, **kwargs)
-            _check_graph(tmp, input_names, output_names)
-            os.chmod(tmp, _file_mode())  # mkstemp made it private; the graphs are ordinary output files
-            os.replace(tmp, path)
+        with tempfile.TemporaryDirectory() as tmp:
+            graph = os.path.join(tmp, "graph.onnx")
+            try:
+                with warnings.catch_warnings(), torch.no_grad():
+                    warnings.simplefilter("ignore")  # exporter chatter (deprecations, fallbacks) is not the user's
+                    kwargs = {"optimize": True, "verbose": False} if dynamo else {}
+                    torch.onnx.export(module, args, graph, input_names=input_names, output_names=output_names,
+                                      opset_version=opset, dynamo=dynamo, external_data=False, **kwargs)
+                _check_graph(graph, input_names, output_names)
+            except Exception as err:  # noqa: BLE001 - try the next exporter, report both if neither works
+                errors.append(f"{exporter}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+                logger.info("ONNX %s exporter failed for %s: %s", exporter, path, err)
+                continue
+            with open(graph, "rb") as f:
+                atomic_write(path, f.read())
             return exporter
-        except Exception as err:  # noqa: BLE001 - try the next exporter, report both if neither works
-            errors.append(f"{exporter}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
-            logger.info("ONNX %s exporter failed for %s: %s", exporter, path, err)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     raise ExportError(f"could not export {os.path.basename(path)}: " + "; ".join(errors))
-
-
-def _file_mode() -> int:
-    """0o666 less the process umask (what open() would have given the file)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def _check_graph(path: str, input_names: Sequence[str], output_names: Sequence[str]) -> None:
@@ -131,91 +123,15 @@ def _check_graph(path: str, input_names: Sequence[str], output_names: Sequence[s
                           f"{list(output_names)}")
 
 
-# ---------------------------------------------------------------------------------------------- crops
-def _crop(img: np.ndarray, center: Tuple[float, float], size: int) -> np.ndarray:
-    from siamkpn.tracker.subwindow import get_subwindow
-
-    return get_subwindow(img, np.asarray(center, dtype=np.float64), size, size, img.mean(axis=(0, 1)))
-
-
-def _chw(crop: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(crop.transpose(2, 0, 1)[None].astype(np.float32))
-
-
-def calibration_pairs(root: str, exemplar: int, instance: int, count: int, seed: int = 0
-                      ) -> List[Tuple[np.ndarray, np.ndarray]]:
-    """`count` (template, search) crop pairs [1,3,E,E] / [1,3,X,X] from a pysot crop511 training set under `root`.
-
-    Each crop511 image has its target centred at the exemplar scale (pysot's layout), so the template is the
-    centre E x E and the search region an X x X crop around a shifted centre of another frame of the same track.
-    Raises FileNotFoundError naming `root` when it holds no `*.x.jpg` crops.
-    """
-    import cv2
-
-    tracks: Dict[Tuple[Path, str], List[Path]] = {}
-    for path in sorted(Path(root).rglob("*.x.jpg")):
-        track = path.name.split(".")[1] if path.name.count(".") >= 3 else "00"
-        tracks.setdefault((path.parent, track), []).append(path)
-    if not tracks:
-        raise FileNotFoundError(f"{root}: no crop511 training crops (*.x.jpg) to calibrate on")
-    rng = random.Random(seed)
-    keys = sorted(tracks)
-    pairs = []
-    for i in range(count):
-        frames = tracks[keys[rng.randrange(len(keys))] if i >= len(keys) else keys[i * len(keys) // count]]
-        first, second = rng.choice(frames), rng.choice(frames)
-        z_img, x_img = cv2.imread(str(first)), cv2.imread(str(second))
-        if z_img is None or x_img is None:
-            raise ValueError(f"cannot read the training crop {first if z_img is None else second}")
-        c = (z_img.shape[1] - 1) / 2, (z_img.shape[0] - 1) / 2
-        shift = rng.uniform(-0.1, 0.1) * instance, rng.uniform(-0.1, 0.1) * instance
-        pairs.append((_chw(_crop(z_img, c, exemplar)), _chw(_crop(x_img, (c[0] + shift[0], c[1] + shift[1]),
-                                                                     instance))))
-    return pairs
-
-
-def synthetic_pairs(exemplar: int, instance: int, count: int, seed: int = 0) -> List[Tuple[np.ndarray, np.ndarray]]:
-    """(template, search) crop pairs from a rendered synthetic video (for checking without a training set)."""
-    from siamkpn.datasets.synthetic import render_video
-
-    video = render_video(np.random.default_rng(seed), count + 1)
-    x1, y1, x2, y2 = video.boxes[0]
-    w, h = x2 - x1, y2 - y1
-    s_z = float(np.sqrt((w + (w + h) / 2) * (h + (w + h) / 2)))
-    pairs = []
-    for t in range(1, count + 1):
-        bx1, by1, bx2, by2 = video.boxes[t]
-        cz = ((x1 + x2 - 1) / 2, (y1 + y2 - 1) / 2)
-        cx = ((bx1 + bx2 - 1) / 2, (by1 + by2 - 1) / 2)
-        from siamkpn.tracker.subwindow import get_subwindow
-
-        avg = video.frames[0].mean(axis=(0, 1))
-        z = get_subwindow(video.frames[0], np.asarray(cz), exemplar, round(s_z), avg)
-        x = get_subwindow(video.frames[t], np.asarray(cx), instance, round(s_z * instance / exemplar), avg)
-        pairs.append((_chw(z), _chw(x)))
-    return pairs
-
-
-# ---------------------------------------------------------------------------------------------- checks
-def _session(path: str, threads: int = 1):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-
 def _relative(ref: np.ndarray, got: np.ndarray) -> float:
     return float(np.abs(ref - got).max() / max(float(np.abs(ref).max()), 1e-12))
 
 
-def compare_with_torch(prepared: InferenceModel, folder: str, pairs: Sequence[Tuple[np.ndarray, np.ndarray]],
+def compare_with_torch(prepared: InferenceModel, folder: str, pairs: Sequence[Pair],
                        track_file: str = "track.onnx") -> Dict[str, float]:
     """Largest relative error (per output, over `pairs`) of template.onnx + `track_file` against PyTorch."""
-    template = _session(os.path.join(folder, "template.onnx"))
-    track = _session(os.path.join(folder, track_file))
+    template = session(os.path.join(folder, "template.onnx"))
+    track = session(os.path.join(folder, track_file))
     names = [o.name for o in track.get_outputs()]
     worst: Dict[str, float] = {}
     for z, x in pairs:
@@ -231,61 +147,6 @@ def compare_with_torch(prepared: InferenceModel, folder: str, pairs: Sequence[Tu
     return worst
 
 
-def _feature_convs(graph) -> List[str]:
-    """Names of the Conv nodes of the backbone and neck (from the exporters' scope records: the dynamo
-    exporter's `namespace` metadata, the legacy exporter's '/prepared/backbone/...' node names)."""
-    names = []
-    for node in graph.graph.node:
-        if node.op_type != "Conv":
-            continue
-        scope = " ".join([node.name] + [p.value for p in node.metadata_props if p.key == "namespace"])
-        if any(part in scope for part in ("prepared.backbone", "prepared.neck", "/prepared/backbone/",
-                                          "/prepared/neck/")):
-            names.append(node.name)
-    return names
-
-
-def quantize_track(folder: str, pairs: Sequence[Tuple[np.ndarray, np.ndarray]], out_name: str = "track_int8.onnx"
-                   ) -> List[str]:
-    """Static QDQ int8 quantisation of track.onnx calibrated on `pairs`: per-channel int8 weights, uint8
-    activations, in the backbone and neck only; returns the names of the quantised convolutions.
-
-    The head stays float32. Measured on the quick-start model against PyTorch, largest error as a share of each
-    output's range: backbone + neck int8 0.7% heat map / 1.2% offsets / 0.9% sizes; + the head's search convs
-    1.8 / 8 / 15%; + its hidden and output layers 24 / 86 / 92% (heat-map logits, offsets ~0.1 and log-sizes
-    share one output tensor, and the correlations' kernels are runtime activations).
-    """
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    template = _session(os.path.join(folder, "template.onnx"))
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.feeds: Iterator[Dict[str, np.ndarray]] = iter(
-                {"x": x, **{f"kernel_{s + 1}": k for s, k in enumerate(template.run(None, {"z": z}))}}
-                for z, x in pairs)
-
-        def get_next(self):
-            return next(self.feeds, None)
-
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        pre = os.path.join(tmp, "pre.onnx")
-        quant_pre_process(os.path.join(folder, "track.onnx"), pre, skip_symbolic_shape=True)
-        selected = _feature_convs(onnx.load(pre))
-        if not selected:
-            raise ExportError("cannot find the backbone's convolutions in track.onnx (no scope records): "
-                              "no int8 graph written")
-        out = os.path.join(tmp, out_name)
-        quantize_static(pre, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_quantize=selected)
-        os.chmod(out, _file_mode())
-        os.replace(out, os.path.join(folder, out_name))
-    return selected
-
-
-# ---------------------------------------------------------------------------------------------- export
 @dataclass
 class ExportResult:
     """What `export_onnx` wrote: the folder, the settings JSON and the measured errors per graph."""
@@ -295,32 +156,21 @@ class ExportResult:
     errors: Dict[str, Dict[str, float]]
 
 
-def _tracker_settings(cfg) -> Dict:
-    return {"TRACK.EXEMPLAR_SIZE": int(cfg.TRACK.EXEMPLAR_SIZE), "TRACK.INSTANCE_SIZE": int(cfg.TRACK.INSTANCE_SIZE),
-            "TRACK.BASE_SIZE": int(cfg.TRACK.BASE_SIZE), "TRAIN.STRIDE": int(cfg.TRAIN.STRIDE),
-            "TRAIN.STACK": int(cfg.TRAIN.STACK), "TRAIN.NORMWH": bool(cfg.TRAIN.NORMWH),
-            "TRAIN.OFFSETS": bool(cfg.TRAIN.OFFSETS), "TRACK.OFFSETS": bool(cfg.TRACK.OFFSETS)}
+def export_onnx(model: nn.Module, cfg, out: str, check: Sequence[Pair], check_crops: str = "rendered synthetic video",
+                calibration: Optional[Sequence[Pair]] = None, calib_root: Optional[str] = None, opset: int = 18,
+                int8_tolerance: float = 0.1, source: Optional[Dict] = None) -> ExportResult:
+    """Export `model` (a ModelBuilder or exact InferenceModel) for `cfg` into the folder `out`, check it on the crop
+    pairs `check` (described by `check_crops`), and write siamkpn_onnx.json last.
 
-
-def export_onnx(model: nn.Module, cfg, out: str, opset: int = 18, int8: bool = False, calib: Optional[str] = None,
-                calib_count: int = 128, check_count: int = 4, int8_tolerance: float = 0.1,
-                source: Optional[Dict] = None) -> ExportResult:
-    """Export `model` (a ModelBuilder or exact InferenceModel) for `cfg` into the folder `out`, check it, and
-    write siamkpn_onnx.json last. `int8` needs `calib` (a crop511 training set). Raises ExportError when a
-    graph's outputs leave the tolerance (relative: FP32_TOLERANCE float32, `int8_tolerance` int8)."""
+    With `calibration` (crop pairs of the training set `calib_root`) also track_int8.onnx. Raises ExportError when a
+    graph's outputs leave the tolerance (relative: FP32_TOLERANCE float32, `int8_tolerance` int8).
+    """
     ort = require_onnxruntime()  # fail before any work when the runtime is missing
 
-    if int8 and not calib:
-        raise ValueError("--int8 needs --calib DATASET_ROOT (a crop511 training set; never the benchmark)")
+    if calibration is not None and not calib_root:
+        raise ValueError("int8 calibration pairs need calib_root, the training set they come from (it is recorded)")
     prepared = _exact_model(model)
-    exemplar, instance = int(cfg.TRACK.EXEMPLAR_SIZE), int(cfg.TRACK.INSTANCE_SIZE)
-    os.makedirs(out, exist_ok=True)
-    stale = os.path.join(out, SETTINGS_FILE)
-    if os.path.exists(stale):
-        os.unlink(stale)  # the graphs are about to change: the folder is unchecked until the new JSON exists
-    # real crops: held-out pairs of the calibration set (other seed), else a rendered synthetic video
-    check = (calibration_pairs(calib, exemplar, instance, check_count, seed=1) if calib
-             else synthetic_pairs(exemplar, instance, check_count))
+    mark_unfinished(out)  # the graphs are about to change: the folder is unchecked until the new JSON exists
     stack, branches = prepared.packed.stack, list(prepared.packed.branches)
     kernel_names = [f"kernel_{s + 1}" for s in range(stack)]
     z, x = torch.from_numpy(check[0][0]), torch.from_numpy(check[0][1])
@@ -339,9 +189,8 @@ def export_onnx(model: nn.Module, cfg, out: str, opset: int = 18, int8: bool = F
         raise ExportError(f"exported graphs differ from PyTorch beyond {FP32_TOLERANCE:g} relative: {bad}")
     files = {"template": "template.onnx", "track": "track.onnx"}
     int8_info = None
-    if int8:
-        pairs = calibration_pairs(calib, exemplar, instance, calib_count, seed=0)
-        quantised = quantize_track(out, pairs)
+    if calibration is not None:
+        quantised = quantize_track(out, calibration)
         errors["track_int8.onnx"] = compare_with_torch(prepared, out, check, "track_int8.onnx")
         # int8 moves outputs by about 1% of their range (quick-start model); what counts is the tracker's
         # accuracy (benchmarks/fast_mode_accuracy.py), so this only catches a broken graph or calibration
@@ -350,21 +199,14 @@ def export_onnx(model: nn.Module, cfg, out: str, opset: int = 18, int8: bool = F
             raise ExportError(f"int8 track graph differs from PyTorch by {worst:.3f} relative (> {int8_tolerance}); "
                               "calibrate on more or more typical crops")
         files["track_int8"] = "track_int8.onnx"
-        int8_info = {"calibration": os.path.abspath(calib), "pairs": len(pairs), "quantised_convs": len(quantised),
+        int8_info = {"calibration": os.path.abspath(calib_root), "pairs": len(calibration),
+                     "quantised_convs": len(quantised),
                      "format": "QDQ, per-channel int8 weights, uint8 activations; backbone and neck only"}
     import onnx
 
-    from siamkpn.utils.provenance import file_identity
-
-    # the graphs' content, checked at every load (onnx_backend.read_graph): a graph replaced later is refused
-    hashes = {name: file_identity(os.path.join(out, name))["sha256"] for name in sorted(set(files.values()))}
-    settings = {"format": FORMAT, "files": files, "sha256": hashes,
-                "inputs": {"template": ["z"], "track": ["x", *kernel_names]}, "outputs": branches, "opset": opset,
-                "exporters": exporters, "tracker": _tracker_settings(cfg),
-                "meta_arc": str(cfg.META_ARC), "int8": int8_info, "source": source or {},
-                "max_relative_error": errors, "check_crops": "calibration set (held-out pairs)" if calib
-                else "rendered synthetic video",
-                "versions": {"torch": torch.__version__, "onnx": onnx.__version__,
-                             "onnxruntime": ort.__version__}}
-    atomic_write_json(os.path.join(out, SETTINGS_FILE), settings)
+    settings = write_settings(
+        out, files, inputs={"template": ["z"], "track": ["x", *kernel_names]}, outputs=branches, opset=opset,
+        exporters=exporters, tracker=tracker_settings(cfg), meta_arc=str(cfg.META_ARC), int8=int8_info,
+        source=source or {}, max_relative_error=errors, check_crops=check_crops,
+        versions={"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__})
     return ExportResult(out, settings, errors)

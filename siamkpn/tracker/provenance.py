@@ -20,14 +20,15 @@ and paths go to ``written_by`` for the reader.
 from __future__ import annotations
 
 import json
-import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
-from siamkpn.utils.atomic import atomic_write_json
+from siamkpn.models.backends import backend_for
 from siamkpn.utils.provenance import provenance_differences
+from siamkpn.utils.result_record import ResultRecord
+from toolkit.errors import BadInput
 
 __all__ = ["TRACKING_VERSION", "RECORD_NAME", "MODEL_KEYS", "ResultFolderError", "model_settings",
-           "tracking_provenance", "model_precision", "read_record", "prepare_result_folder"]
+           "tracking_provenance", "read_record", "prepare_result_folder"]
 
 # Bump when siamkpn.tracker, siamkpn.models.inference or toolkit.protocols change the boxes they produce.
 TRACKING_VERSION = 1
@@ -37,13 +38,10 @@ MODEL_KEYS = ("BACKBONE.TYPE", "BACKBONE.KWARGS", "ADJUST.ADJUST", "ADJUST.TYPE"
               "KPN.KWARGS", "TRAIN.STACK", "TRAIN.INTER_SUPER", "TRAIN.OFFSETS", "TRAIN.CROP_TEMPLATE",
               "TRAIN.STRIDE", "TRAIN.NORMWH")
 REMEDY = "use --tracker-name NAME to write to another folder, or --overwrite to re-track every video here"
-_SHOWN = 5  # differences named in one error line
 
 
-class ResultFolderError(ValueError):
+class ResultFolderError(BadInput, ValueError):
     """A result folder that holds results of other inputs, or results without a readable record."""
-
-    exit_code = 2  # bad input (siamkpn.cli.common)
 
 
 def _plain(value: Any) -> Any:
@@ -66,61 +64,31 @@ def model_settings(cfg: Any) -> Dict[str, Any]:
     return {key: _plain(_lookup(cfg, key)) for key in MODEL_KEYS}
 
 
-def model_precision(model: Any) -> str:
-    """What an inference model computes in ('float32', 'bfloat16', 'int8' for an int8 ONNX graph)."""
-    from siamkpn.models.backends import model_precision as precision
-
-    return precision(model)
-
-
-def _snapshot_identity(snapshot: str) -> Dict[str, Any]:
-    """A .pth file's content identity, or every file of an ONNX export folder's."""
-    from siamkpn.models.backends import snapshot_identity
-
-    return snapshot_identity(snapshot)
-
-
 def tracking_provenance(cfg: Any, snapshot: str, precision: str) -> Dict[str, Any]:
     """The inputs that decide a result folder's boxes, as compared on a rerun (see the module docstring)."""
     config = {f"TRACK.{k}": _plain(v) for k, v in cfg.TRACK.items() if k != "FAST"}
     config.update(model_settings(cfg))
-    current = {"tracking_version": TRACKING_VERSION, "snapshot": _snapshot_identity(snapshot), "config": config,
-               "mode": "fast" if cfg.TRACK.FAST else "exact", "precision": precision}
+    current = {"tracking_version": TRACKING_VERSION, "snapshot": backend_for(cfg).identity(snapshot),
+               "config": config, "mode": "fast" if cfg.TRACK.FAST else "exact", "precision": precision}
     return json.loads(json.dumps(current))  # the form a reread record has, so equal inputs compare equal
+
+
+_RECORD = ResultRecord(RECORD_NAME, ResultFolderError, REMEDY, section="provenance")
 
 
 def read_record(folder: str) -> Optional[Dict[str, Any]]:
     """The folder's record, or None when it has none; ResultFolderError for one that cannot be read."""
-    path = os.path.join(folder, RECORD_NAME)
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
-    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
-        raise ResultFolderError(f"{path}: unreadable record of what produced these results ({err}); "
-                                f"{REMEDY}") from None
-    if not isinstance(record, dict) or not isinstance(record.get("provenance"), dict):
-        raise ResultFolderError(f"{path}: not a record of what produced these results (no 'provenance' "
-                                f"mapping); {REMEDY}")
-    return record
+    return _RECORD.read(folder)
 
 
-def _mismatch(folder: str, differences: List[str], record: Mapping[str, Any],
-              written_by: Mapping[str, Any]) -> ResultFolderError:
-    shown = "; ".join(differences[:_SHOWN])
-    more = f"; and {len(differences) - _SHOWN} more" if len(differences) > _SHOWN else ""
-    where = ""
-    if any(d.startswith("snapshot.") for d in differences):
+def _snapshot_moved(written_by: Mapping[str, Any]) -> Callable[[Dict[str, Any], List[str]], str]:
+    """Where the weights are now and were then, when their identity is among the differences."""
+    def detail(record: Dict[str, Any], differences: List[str]) -> str:
+        if not any(d.startswith("snapshot.") for d in differences):
+            return ""
         old = record.get("written_by", {}).get("snapshot", "?")
-        where = f" (snapshot now {written_by.get('snapshot')}, recorded {old})"
-    return ResultFolderError(f"{folder} holds results of other inputs: {shown}{more}{where}; {REMEDY}")
-
-
-def _remove(paths: Iterable[str]) -> None:
-    for path in paths:
-        if os.path.isfile(path):
-            os.remove(path)
+        return f" (snapshot now {written_by.get('snapshot')}, recorded {old})"
+    return detail
 
 
 def prepare_result_folder(folder: str, current: Dict[str, Any], result_files: Iterable[str], overwrite: bool,
@@ -133,19 +101,7 @@ def prepare_result_folder(folder: str, current: Dict[str, Any], result_files: It
     leaves old results under the new record.
     """
     result_files = [str(p) for p in result_files]
-    record_path = os.path.join(folder, RECORD_NAME)
     if overwrite:
-        _remove([record_path])  # first: a crash below leaves results without a record, which is refused
-        _remove(result_files)
-    else:
-        record = read_record(folder)
-        if record is not None:
-            differences = provenance_differences(record["provenance"], current)
-            if differences:
-                raise _mismatch(folder, differences, record, written_by)
-            return
-        held = [p for p in result_files if os.path.exists(p)]
-        if held:
-            raise ResultFolderError(f"{folder} holds {len(held)} result file(s) (e.g. {held[0]}) but no record "
-                                    f"of what produced them ({RECORD_NAME}); {REMEDY}")
-    atomic_write_json(record_path, {"provenance": current, "written_by": dict(written_by)})
+        _RECORD.reset(folder, result_files)
+    _RECORD.claim(folder, {"provenance": current, "written_by": dict(written_by)}, result_files,
+                  lambda record: provenance_differences(record["provenance"], current), _snapshot_moved(written_by))

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from siamkpn.tracker.subwindow import check_image, get_subwindow
+from toolkit.errors import BadValue
 
 __all__ = ["SiamKPNTracker", "BatchSiamKPNTracker", "TrackState", "LaneParams"]
 
@@ -116,10 +117,10 @@ class _KeypointTrackerBase:
         """Initial state for `box` (x, y, w, h, 0-based) and its template crop (uint8 HxWx3)."""
         check_image(img)
         if len(box) != 4:
-            raise ValueError(f"init box must be [x, y, w, h], got {list(box)}")
+            raise BadValue(f"init box must be [x, y, w, h], got {list(box)}")
         x, y, w, h = (float(v) for v in box)
         if not (w > 0 and h > 0) or not all(math.isfinite(v) for v in (x, y, w, h)):
-            raise ValueError(f"init box needs a finite position and positive width and height, got {list(box)}")
+            raise BadValue(f"init box needs a finite position and positive width and height, got {list(box)}")
         center = np.array([x + (w - 1) / 2, y + (h - 1) / 2])
         size = np.array([w, h])
         s_z = round(self._context_size(size))
@@ -153,7 +154,7 @@ class _KeypointTrackerBase:
             x = self._to_tensor(crops)
             out = self.model.track(zf, x) if kernels is None else self.model.track(zf, x, kernels=kernels)
         if self.use_offsets and not out.get("offsets"):
-            raise ValueError("TRACK.OFFSETS is set but the model has no offsets head (TRAIN.OFFSETS is False)")
+            raise BadValue("TRACK.OFFSETS is set but the model has no offsets head (TRAIN.OFFSETS is False)")
         names = ("heatmap", "offsets", "objsize") if self.use_offsets else ("heatmap", "objsize")
         return {k: out[k][-1].detach().float().cpu() for k in names}
 

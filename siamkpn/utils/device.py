@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, Optional
 
 __all__ = ["CpuCapability", "cpu_capability", "capability_from_flags", "cpuinfo_flags", "onednn_isa_cap",
-           "cpu_has_native_bf16",
-           "cpu_has_int8_dot", "capability_line", "cuda_has_native_bf16"]
+           "cpu_has_native_bf16", "capability_line"]
 
 # torch.cpu.get_capabilities() key -> the /proc/cpuinfo flag with the same meaning
 _CPUINFO_NAMES = {"avx2": "avx2", "avx512_f": "avx512f", "avx512_bw": "avx512bw", "avx512_vnni": "avx512_vnni",
@@ -180,18 +179,6 @@ def cpu_capability() -> CpuCapability:
 def cpu_has_native_bf16() -> bool:
     """True when this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 beats float32."""
     return cpu_capability().native_bf16
-
-
-def cpu_has_int8_dot() -> bool:
-    """True when this CPU has int8 dot-product instructions (VNNI or AMX-INT8)."""
-    return cpu_capability().int8_dot
-
-
-def cuda_has_native_bf16() -> bool:
-    """True when a CUDA device is present and computes bf16 natively (compute capability 8.0+)."""
-    import torch
-
-    return bool(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8)
 
 
 def capability_line(threads: Optional[int] = None) -> str:

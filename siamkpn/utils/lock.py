@@ -27,16 +27,16 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+from toolkit.errors import BadInput
+
 __all__ = ["FileLock", "Holder", "LockHeld", "LockLost", "is_stale", "read_holder"]
 
 # attempts at create / judge / take over before giving up (each lost race means someone else made progress)
 _ATTEMPTS = 5
 
 
-class LockHeld(RuntimeError):
+class LockHeld(BadInput, RuntimeError):
     """A live process holds the lock (bad input for a command line: another run uses the same folder)."""
-
-    exit_code = 2
 
     def __init__(self, message: str, path: str, holder: Optional["Holder"]) -> None:
         super().__init__(message)
@@ -45,8 +45,6 @@ class LockHeld(RuntimeError):
 
 class LockLost(RuntimeError):
     """The lock file this process held was taken over (its heartbeat was too old) or removed."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

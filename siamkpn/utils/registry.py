@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional
 
+from toolkit.errors import UnknownName
+
 
 class Registry:
     """A named table of constructors whose lookup error lists the valid names."""
@@ -13,7 +15,7 @@ class Registry:
 
     def get(self, name: str) -> Callable[..., Any]:
         if name not in self._entries:
-            raise KeyError(f"unknown {self.kind} type '{name}'; valid: {', '.join(sorted(self._entries))}")
+            raise UnknownName(f"unknown {self.kind} type '{name}'; valid: {', '.join(sorted(self._entries))}")
         return self._entries[name]
 
     def build(self, name: str, *args, **kwargs) -> Any:

@@ -15,7 +15,7 @@ from siamkpn.datasets.prepare import prepare
 from siamkpn.datasets.prepare.crop import INSTANCE_SIZE, crop_like_siamfc, crop_path, search_region, write_image_atomic
 from siamkpn.datasets.prepare.record import RECORD_FILE
 from siamkpn.datasets.training_set import TrainingSet
-from siamkpn.utils.atomic import temp_files
+from toolkit.atomic import temp_files
 
 W, H = 160, 120
 COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]  # BGR: red, green, blue objects
@@ -226,7 +226,7 @@ def test_resume_skips_finished_crops_and_leaves_no_temp_files(tmp_path):
 
 def test_interrupted_crop_write_leaves_only_a_recognisable_temp_file(tmp_path, monkeypatch):
     """A crop write killed between writing and renaming leaves nothing under the final name, only a temporary
-    file that siamkpn.utils.atomic.temp_files finds (the one helper's naming, so one clean-up finds them all)."""
+    file that toolkit.atomic.temp_files finds (the one helper's naming, so one clean-up finds them all)."""
     path = tmp_path / "video" / "000000.00.x.jpg"
 
     def killed(*args, **kwargs):

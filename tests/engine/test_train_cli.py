@@ -18,8 +18,8 @@ from helpers import tiny_cfg, tool_error, torch_threads
 from siamkpn.cli.train import main
 from siamkpn.datasets.synthetic_sets import write_train_set
 from siamkpn.models.checkpoint import read_checkpoint
-from siamkpn.utils.atomic import temp_files
 from siamkpn.utils.lock import FileLock
+from toolkit.atomic import temp_files
 
 
 @pytest.fixture(autouse=True)

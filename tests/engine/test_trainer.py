@@ -16,7 +16,7 @@ from siamkpn.engine.distributed import DistInfo
 from siamkpn.engine.trainer import Trainer, TrainingDiverged, latest_snapshot
 from siamkpn.models.checkpoint import CheckpointError, read_checkpoint
 from siamkpn.models.model_builder import ModelBuilder
-from siamkpn.utils.atomic import temp_files
+from toolkit.atomic import temp_files
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,10 @@ import sqlite3
 import optuna
 import pytest
 
-import hpsearch.study as st
-import hpsearch.worker as worker
-from hpsearch.grid import SearchSpace
-from hpsearch.worker import WorkerOptions, run_worker
+import siamkpn.hpsearch.study as st
+import siamkpn.hpsearch.worker as worker
+from siamkpn.hpsearch.grid import SearchSpace
+from siamkpn.hpsearch.worker import WorkerOptions, run_worker
 
 
 def _open(tmp_path):

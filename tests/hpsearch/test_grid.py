@@ -1,9 +1,9 @@
-"""hpsearch.grid: ranges as numpy.arange, result names, the level-1 grid and the level-2 refinement."""
+"""siamkpn.hpsearch.grid: ranges as numpy.arange, result names, the level-1 grid and the level-2 refinement."""
 from __future__ import annotations
 
 import pytest
 
-from hpsearch.grid import (
+from siamkpn.hpsearch.grid import (
     BOUNDS,
     Point,
     SearchSpace,

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-import hpsearch.study as st
+import siamkpn.hpsearch.study as st
 from helpers import tool_error, torch_threads
 from hp_bench import bench, tool_argv  # noqa: F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
 from siamkpn.cli.hp_search import build_parser, main, parse_args

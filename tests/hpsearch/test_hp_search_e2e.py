@@ -18,9 +18,9 @@ from optuna.trial import TrialState
 
 from helpers import torch_threads
 from hp_bench import REPO, TOOL, bench, tool_cmd  # noqa: F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
-from hpsearch.evaluate import BatchEvaluator, check_search_regions, lane_cfg, resolve_metric
-from hpsearch.grid import Point, SearchSpace
 from siamkpn.config import load_cfg
+from siamkpn.hpsearch.evaluate import BatchEvaluator, check_search_regions, lane_cfg, resolve_metric
+from siamkpn.hpsearch.grid import Point, SearchSpace
 from toolkit.datasets import DatasetFactory
 from toolkit.results import read_vot
 
@@ -40,7 +40,7 @@ def _cmd(bench: Path, out: Path, dataset: str, *extra: str) -> list:
 # a killed process would: the test injects the crash, the tool has no hook for it.
 CRASHING_WORKER = """
 import os, sys
-import hpsearch.worker as worker
+import siamkpn.hpsearch.worker as worker
 from siamkpn.cli.hp_search import main
 claims = []
 real = worker.drop_duplicates  # called right after each claim

@@ -16,15 +16,17 @@ pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install
 
 from helpers import tool_error, torch_threads  # noqa: E402
 from hp_bench import bench, tool_argv  # noqa: E402,F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
-from hpsearch import evaluate as ev  # noqa: E402
-from hpsearch import study as st  # noqa: E402
-from hpsearch.inputs import InputsError, SearchInputs, check_result_folder, search_settings  # noqa: E402
 from siamkpn.cli.hp_search import main  # noqa: E402
 from siamkpn.config import load_cfg  # noqa: E402
-from siamkpn.models.backends import model_precision  # noqa: E402
+from siamkpn.datasets.calibration import synthetic_pairs  # noqa: E402
+from siamkpn.hpsearch import evaluate as ev  # noqa: E402
+from siamkpn.hpsearch import study as st  # noqa: E402
+from siamkpn.hpsearch.inputs import InputsError, SearchInputs, check_result_folder, search_settings  # noqa: E402
+from siamkpn.models.backends import BACKENDS  # noqa: E402
 from siamkpn.models.checkpoint import load_tracking_checkpoint  # noqa: E402
 from siamkpn.models.model_builder import ModelBuilder  # noqa: E402
-from siamkpn.models.onnx_export import SETTINGS_FILE, export_onnx  # noqa: E402
+from siamkpn.models.onnx_export import export_onnx  # noqa: E402
+from siamkpn.models.onnx_folder import SETTINGS_FILE  # noqa: E402
 from toolkit.datasets import DatasetFactory  # noqa: E402
 
 LEVEL1 = ["--level", "1", "--batch", "4", "--no-progress"]  # 2 epochs x 4 points, 4 lanes per forward pass
@@ -46,7 +48,8 @@ def exports(bench, tmp_path_factory) -> Path:
             shutil.copy(bench / f"checkpoint_e{epoch}.pth", root)
             model = ModelBuilder(cfg)
             load_tracking_checkpoint(model, str(root / f"checkpoint_e{epoch}.pth"))
-            export_onnx(model.eval(), cfg, str(root / f"checkpoint_e{epoch}"), check_count=1)
+            export_onnx(model.eval(), cfg, str(root / f"checkpoint_e{epoch}"),
+                        synthetic_pairs(cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.INSTANCE_SIZE, 1))
     return root
 
 
@@ -149,12 +152,12 @@ def _settings(bench: Path, backend: str = "torch", precision=None, **track) -> d
 
 def test_re_exported_folders_and_other_backends_are_refused_old_records_read_as_torch(bench, exports, tmp_path):
     storage = st.open_storage(f"sqlite:///{tmp_path / 'hp.db'}")
-    onnx = SearchInputs.build(_settings(bench, "onnx", "float32"), {1: ev.model_path(str(exports), 1, "onnx")})
+    onnx = SearchInputs.build(_settings(bench, "onnx", "float32"), {1: BACKENDS["onnx"].epoch_path(str(exports), 1)})
     attrs = {"dataset": "OTB100", "metric": "success_auc"}
     st.open_study(storage, "onnx", {**attrs, **onnx.study_attrs()})
     st.open_study(storage, "onnx", {**attrs, **onnx.study_attrs()})  # the same folders: fine
     # epoch 1's folder re-exported (here: the other epoch's graphs in its place): every changed file is named
-    other = SearchInputs.build(onnx.settings, {1: ev.model_path(str(exports), 2, "onnx")})
+    other = SearchInputs.build(onnx.settings, {1: BACKENDS["onnx"].epoch_path(str(exports), 2)})
     with pytest.raises(InputsError, match=r"snapshot_e1\.siamkpn_onnx\.json\.sha256: recorded"):
         st.open_study(storage, "onnx", {**attrs, **other.study_attrs()})
     fast_int8 = SearchInputs(_settings(bench, "onnx", "int8", FAST=True), onnx.snapshots)
@@ -163,7 +166,7 @@ def test_re_exported_folders_and_other_backends_are_refused_old_records_read_as_
         st.open_study(storage, "onnx", {**attrs, **fast_int8.study_attrs()})
 
     # studies and result folders recorded before the backend was: TRACK.BACKEND in the config, or no key at all
-    torch_now = SearchInputs.build(_settings(bench), {1: ev.snapshot_path(str(exports), 1)})
+    torch_now = SearchInputs.build(_settings(bench), {1: BACKENDS["torch"].epoch_path(str(exports), 1)})
     assert torch_now.settings["backend"] == "torch" and "TRACK.BACKEND" not in torch_now.settings["config"]
     for name, config_backend in (("before-backend-key", None), ("backend-in-config", "torch")):
         legacy = json.loads(json.dumps(torch_now.settings))
@@ -193,12 +196,13 @@ def test_fast_mode_records_int8_where_every_folder_has_the_int8_graph(bench, exp
             settings = json.loads((folder / SETTINGS_FILE).read_text())
             settings["files"]["track_int8"] = "track.onnx"
             (folder / SETTINGS_FILE).write_text(json.dumps(settings))
-    assert ev.export_precision(str(snapshots), [1], fast=True) == "int8"
-    assert ev.export_precision(str(snapshots), [1, 2], fast=False) == "float32"
+    onnx = BACKENDS["onnx"]
+    assert ev.export_precision(onnx, str(snapshots), [1], fast=True) == "int8"
+    assert ev.export_precision(onnx, str(snapshots), [1, 2], fast=False) == "float32"
     cfg = load_cfg(str(bench / "config.yaml"), ["TRACK.BACKEND", "onnx", "TRACK.FAST", "True"], freeze=True)
     data = DatasetFactory.create_dataset("OTB100", bench / "OTB100")
     evaluator = ev.BatchEvaluator(cfg, data, str(tmp_path / "res"), str(snapshots), progress=False)
-    assert model_precision(evaluator.model(1)) == "int8" and model_precision(evaluator.model(2)) == "float32"
+    assert onnx.precision(evaluator.model(1)) == "int8" and onnx.precision(evaluator.model(2)) == "float32"
     line = tool_error(capsys, main, tool_argv(bench, tmp_path / "res", "OTB100", *LEVEL1, "--backend", "onnx",
                                               "--fast", snapshots=snapshots))
     assert f"{snapshots / 'checkpoint_e1'} have one, {snapshots / 'checkpoint_e2'} do not" in line

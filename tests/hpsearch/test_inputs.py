@@ -10,10 +10,10 @@ import pytest
 
 from helpers import tiny_cfg, tool_error, torch_threads
 from hp_bench import bench, tool_argv, write_snapshots  # noqa: F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
-from hpsearch import study as st
-from hpsearch.inputs import RECORD_NAME, InputsError, SearchInputs, check_result_folder, search_settings
 from siamkpn.cli.hp_search import main
 from siamkpn.config import load_cfg
+from siamkpn.hpsearch import study as st
+from siamkpn.hpsearch.inputs import RECORD_NAME, InputsError, SearchInputs, check_result_folder, search_settings
 from toolkit.datasets import DatasetFactory
 
 ONE = ["--penalty-k", "0.1", "--window-influence", "0.5", "--lr", "0.5", "--level", "1", "--end-epoch", "1"]

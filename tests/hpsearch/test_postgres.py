@@ -29,9 +29,10 @@ import pytest
 from optuna.trial import TrialState
 
 from hp_bench import REPO, bench, tool_cmd  # noqa: F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
-from hpsearch import storage as hs
-from hpsearch import study as st
-from hpsearch.grid import SearchSpace
+from siamkpn.hpsearch import storage as hs
+from siamkpn.hpsearch import study as st
+from siamkpn.hpsearch.grid import SearchSpace
+from toolkit.errors import BadInput
 
 REQUIRED = os.environ.get("CI", "").lower() not in ("", "0", "false")
 
@@ -117,12 +118,12 @@ def test_an_unreachable_server_is_one_line_naming_it_without_the_password():
     text = str(err.value)
     assert text.startswith(f"cannot use the study database postgresql://me:***@127.0.0.1:{port}/hp: connection to "
                            f"server at \"127.0.0.1\", port {port} failed: Connection refused"), text
-    assert "secret" not in text and "\n" not in text and err.value.exit_code == 2
+    assert "secret" not in text and "\n" not in text and isinstance(err.value, BadInput)
 
 
 CLAIMER = """
 import sys, json
-import hpsearch.study as st
+import siamkpn.hpsearch.study as st
 storage = st.open_storage(sys.argv[1], 60)
 study = st.open_study(storage, "claims", {"metric": "eao"})
 hb = st.Heartbeat(storage, 60)
@@ -157,7 +158,7 @@ def test_worker_processes_never_claim_the_same_trial_on_postgres(postgres_url):
 # with SIGKILL (the test injects this; the tool has no hook for it).
 HANGING_WORKER = """
 import sys, time
-from hpsearch.evaluate import BatchEvaluator
+from siamkpn.hpsearch.evaluate import BatchEvaluator
 from siamkpn.cli.hp_search import main
 batches = []
 real = BatchEvaluator.__call__

@@ -11,10 +11,11 @@ import pytest
 
 from helpers import tool_error, torch_threads
 from hp_bench import bench, tool_argv  # noqa: F401 - the shared session fixture (no conftest here: it would shadow tests/conftest.py)
-from hpsearch import storage as hs
-from hpsearch import study as st
-from hpsearch.notice import Notices
 from siamkpn.cli.hp_search import main
+from siamkpn.hpsearch import storage as hs
+from siamkpn.hpsearch import study as st
+from siamkpn.hpsearch.notice import Notices
+from toolkit.errors import BadInput
 
 ONE = ["--penalty-k", "0.1", "--window-influence", "0.5", "--lr", "0.5", "--level", "1", "--end-epoch", "1"]
 
@@ -31,7 +32,7 @@ def test_a_corrupt_database_is_one_line_naming_it(bench, tmp_path, capsys):
     db.write_bytes(os.urandom(4096))
     with pytest.raises(hs.StorageError, match=f"{db} is not a SQLite database") as err:
         st.open_storage(f"sqlite:///{db}")
-    assert err.value.exit_code == 2
+    assert isinstance(err.value, BadInput)
     line = tool_error(capsys, main, tool_argv(bench, tmp_path / "res", "OTB100", *ONE))
     assert line == (f"siamkpn-hp-search: error: {db} is not a SQLite database (damaged, or another kind of file); "
                     "move it away or choose another --storage or --results-dir")

@@ -1,4 +1,4 @@
-"""hpsearch.study / worker / summary with a stand-in evaluation (no tracking): the shared Optuna queue hands
+"""siamkpn.hpsearch.study / worker / summary with a stand-in evaluation (no tracking): the shared Optuna queue hands
 every configuration to exactly one worker, survives duplicate grids and dead workers, and refines."""
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import hpsearch.study as st
-from hpsearch import summary
-from hpsearch.grid import Point, SearchSpace
-from hpsearch.notice import Notices
-from hpsearch.worker import SearchError, WorkerOptions, run_worker
+import siamkpn.hpsearch.study as st
+from siamkpn.hpsearch import summary
+from siamkpn.hpsearch.grid import Point, SearchSpace
+from siamkpn.hpsearch.notice import Notices
+from siamkpn.hpsearch.worker import SearchError, WorkerOptions, run_worker
 
 REPO = Path(__file__).resolve().parents[2]
 SPACE = SearchSpace([1, 2], [0.0, 0.2, 0.4], [0.3, 0.5, 0.7], [0.4])
@@ -107,7 +107,7 @@ def test_duplicate_grids_from_racing_workers_are_evaluated_once(tmp_path, monkey
 CLAIMER = """
 import sys, json
 sys.path.insert(0, sys.argv[1])
-import hpsearch.study as st
+import siamkpn.hpsearch.study as st
 storage = st.open_storage(sys.argv[2], 60)
 study = st.open_study(storage, "s", {"metric": "eao"})
 hb = st.Heartbeat(storage, 60)
@@ -256,7 +256,7 @@ def test_summary_files_and_plots(tmp_path):
 PLOT_ALONE = """
 import sys
 import matplotlib
-from hpsearch import summary
+from siamkpn.hpsearch import summary
 rows = [summary.Row(f"t{i}", 1, 0.1 * i, 0.5, 0.2 * (i % 2), None, 1, 0.1 * i, i) for i in range(4)]
 summary.plot_pairs(rows, "eao", sys.argv[1])
 print("pyplot" if "matplotlib.pyplot" in sys.modules else "no pyplot", dict.__getitem__(matplotlib.rcParams, "backend"))
@@ -273,9 +273,9 @@ def test_plots_leave_the_callers_matplotlib_alone(tmp_path):
 
 NO_HOOK = """
 import sys
-import hpsearch.study as st
-from hpsearch.grid import SearchSpace
-from hpsearch.worker import WorkerOptions, run_worker
+import siamkpn.hpsearch.study as st
+from siamkpn.hpsearch.grid import SearchSpace
+from siamkpn.hpsearch.worker import WorkerOptions, run_worker
 storage = st.open_storage(sys.argv[1], 60)
 study = st.open_study(storage, "s", {"metric": "eao"})
 hb = st.Heartbeat(storage, 60)

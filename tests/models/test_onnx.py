@@ -14,13 +14,16 @@ pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip 
 pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'siamkpn[onnx]')")
 
 from helpers import tiny_cfg, tool_error, torch_threads  # noqa: E402
+from siamkpn.api import load_tracker  # noqa: E402
+from siamkpn.datasets.calibration import calibration_pairs, check_pairs, synthetic_pairs  # noqa: E402
 from siamkpn.datasets.synthetic import render_video  # noqa: E402
-from siamkpn.models.backends import load_tracker_model, model_precision, snapshot_identity  # noqa: E402
+from siamkpn.models.backends import BACKENDS, backend_named  # noqa: E402
 from siamkpn.models.inference import describe, prepare_for_inference  # noqa: E402
 from siamkpn.models.model_builder import ModelBuilder  # noqa: E402
-from siamkpn.models.onnx_backend import ExportFolderError, OnnxInferenceModel  # noqa: E402
-from siamkpn.models.onnx_export import SETTINGS_FILE, compare_with_torch, export_onnx, synthetic_pairs  # noqa: E402
-from siamkpn.tracker import BatchSiamKPNTracker, SiamKPNTracker, tracker_from_snapshot  # noqa: E402
+from siamkpn.models.onnx_export import compare_with_torch, export_onnx  # noqa: E402
+from siamkpn.models.onnx_folder import SETTINGS_FILE, ExportFolderError  # noqa: E402
+from siamkpn.models.onnx_runtime import OnnxInferenceModel  # noqa: E402
+from siamkpn.tracker import BatchSiamKPNTracker, SiamKPNTracker  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -83,8 +86,9 @@ def exported(tmp_path_factory):
     calib = _crop511_set(base / "train")
     snapshot = base / "tiny.pth"
     torch.save({"state_dict": model.state_dict()}, snapshot)
-    result = export_onnx(model, cfg, str(base / "export"), int8=True, calib=str(calib), calib_count=4,
-                         check_count=2)
+    check, check_crops = check_pairs(str(calib), 127, 159, 2)
+    result = export_onnx(model, cfg, str(base / "export"), check, check_crops,
+                         calibration=calibration_pairs(str(calib), 127, 159, 4), calib_root=str(calib))
     return cfg, model, base / "export", calib, snapshot, result
 
 
@@ -158,27 +162,28 @@ def test_backend_selection_by_config_and_argument(exported):
     cfg, _, folder, _, snapshot, _ = exported
     onnx_cfg = cfg.clone()
     onnx_cfg.TRACK.BACKEND = "onnx"
-    exact = load_tracker_model(onnx_cfg, str(folder))
+    exact = load_tracker(onnx_cfg, str(folder)).model
     assert isinstance(exact, OnnxInferenceModel) and not exact.int8 and "exact mode" in describe(exact)
-    fast = load_tracker_model(onnx_cfg, str(folder), fast=True)
+    fast = load_tracker(onnx_cfg, str(folder), fast=True).model
     assert fast.int8 and "fast mode: int8" in describe(fast)
-    torch_model = load_tracker_model(cfg, str(snapshot), device="cpu")
+    torch_model = load_tracker(cfg, str(snapshot), device="cpu").model
     assert not isinstance(torch_model, OnnxInferenceModel) and "BatchNorm folded" in describe(torch_model)
-    tracker = tracker_from_snapshot(cfg, str(folder), "cpu", backend="onnx")
+    tracker = load_tracker(cfg, str(folder), "cpu", opts=["TRACK.BACKEND", "onnx"])
     assert isinstance(tracker.model, OnnxInferenceModel)
-    assert model_precision(fast) == "int8" and model_precision(exact) == "float32"
-    assert model_precision(torch_model) == "float32"
-    identity = snapshot_identity(str(folder))
+    onnx, torch_backend = BACKENDS["onnx"], BACKENDS["torch"]
+    assert onnx.precision(fast) == "int8" and onnx.precision(exact) == "float32"
+    assert torch_backend.precision(torch_model) == "float32"
+    identity = onnx.identity(str(folder))
     assert set(identity) == {"template.onnx", "track.onnx", "track_int8.onnx", SETTINGS_FILE}
-    assert snapshot_identity(str(snapshot))["size"] == os.path.getsize(snapshot)
+    assert torch_backend.identity(str(snapshot))["size"] == os.path.getsize(snapshot)
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'.*torch, onnx"):
-        load_tracker_model(cfg, str(snapshot), backend="tensorrt")
+        backend_named("tensorrt")
     with pytest.raises(ValueError, match="ONNX export folder: run it with --backend onnx"):
-        load_tracker_model(cfg, str(folder), device="cpu")
+        load_tracker(cfg, str(folder), device="cpu")
     with pytest.raises(ExportFolderError, match="not an ONNX export folder"):
-        load_tracker_model(onnx_cfg, str(snapshot))
+        onnx.load(onnx_cfg, str(snapshot))
     with pytest.raises(ValueError, match="runs on the CPU"):
-        load_tracker_model(onnx_cfg, str(folder), device="cuda")
+        load_tracker(onnx_cfg, str(folder), device="cuda")
 
 
 def test_fast_without_an_int8_graph_says_so(exported, tmp_path):
@@ -190,7 +195,7 @@ def test_fast_without_an_int8_graph_says_so(exported, tmp_path):
     for name in ("template.onnx", "track.onnx"):
         os.link(folder / name, copy / name)
     (copy / SETTINGS_FILE).write_text(json.dumps(settings))
-    model = load_tracker_model(cfg, str(copy), backend="onnx", fast=True)
+    model = load_tracker(cfg, str(copy), fast=True, opts=["TRACK.BACKEND", "onnx"]).model
     assert not model.int8 and "no int8 track graph" in describe(model)
     with pytest.raises(ExportFolderError, match="no int8 track graph"):
         OnnxInferenceModel(str(copy), cfg, int8=True)
@@ -235,7 +240,7 @@ def test_a_graph_replaced_after_the_export_is_refused_naming_the_file(exported, 
     assert OnnxInferenceModel(str(copy), cfg, int8=True).int8  # the graphs that are intact still load
     settings = json.loads((folder / SETTINGS_FILE).read_text())
     assert set(settings["sha256"]) == {"template.onnx", "track.onnx", "track_int8.onnx"}
-    assert settings["sha256"]["track.onnx"] == snapshot_identity(str(folder))["track.onnx"]["sha256"]
+    assert settings["sha256"]["track.onnx"] == BACKENDS["onnx"].identity(str(folder))["track.onnx"]["sha256"]
 
 
 def test_an_export_without_graph_hashes_or_with_unsafe_names_is_refused(exported, tmp_path):
@@ -250,7 +255,7 @@ def test_an_export_without_graph_hashes_or_with_unsafe_names_is_refused(exported
     command = (f"siamkpn-export-onnx --config /x/config.yaml --snapshot /x/e20.pth --out {old} --int8 --calib "
                r"\S+ --calib-count 4 --opts TRACK.LR 0.4$")
     with pytest.raises(ExportFolderError, match=r"records no sha256 of the graph files .*export again: " + command):
-        load_tracker_model(cfg, str(old), backend="onnx")
+        load_tracker(cfg, str(old), opts=["TRACK.BACKEND", "onnx"])
 
     def unrecorded(settings):
         settings.get("sha256", {}).pop("template.onnx", None)
@@ -299,7 +304,8 @@ def test_onnx_backend_gives_the_published_boxes_on_the_fixture_sequences(referen
     cfg = load_cfg(str(reference_dir / "config.yaml"))
     model = ModelBuilder(cfg).eval()
     load_checkpoint(model, str(reference_dir / "weights_fp16.pth"), strict=True)
-    export_onnx(model, cfg, str(tmp_path / "export"), check_count=1)
+    export_onnx(model, cfg, str(tmp_path / "export"),
+                synthetic_pairs(cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.INSTANCE_SIZE, 1))
     meta = json.loads((reference_dir / "meta.json").read_text())
     watch = min([w["frame"] for w in meta["decision_margins"]["watch_frames"]["ope"]], default=None)
     expected = np.array([[float(v) for v in line.split(",")]
@@ -320,15 +326,15 @@ def test_onnx_backend_gives_the_published_boxes_on_the_fixture_sequences(referen
 def test_a_graph_that_disagrees_with_pytorch_is_refused_and_left_unchecked(exported, tmp_path, monkeypatch):
     """The export checks its graphs before writing siamkpn_onnx.json: a disagreement is an ExportError, and the
     folder (its old JSON removed) cannot be loaded as a finished export."""
-    from siamkpn.models import onnx_export
+    from siamkpn.models import onnx_export, onnx_folder
 
     cfg, model, folder, _, _, _ = exported
     out = tmp_path / "export"
     out.mkdir()
     (out / SETTINGS_FILE).write_text((folder / SETTINGS_FILE).read_text())  # a previous, finished export
     monkeypatch.setattr(onnx_export, "FP32_TOLERANCE", 0.0)
-    with pytest.raises(onnx_export.ExportError, match="differ from PyTorch beyond 0 relative"):
-        export_onnx(model, cfg, str(out), check_count=1)
+    with pytest.raises(onnx_folder.ExportError, match="differ from PyTorch beyond 0 relative"):
+        export_onnx(model, cfg, str(out), synthetic_pairs(127, 159, 1))
     assert not (out / SETTINGS_FILE).exists()
     with pytest.raises(ExportFolderError, match="not a finished, checked ONNX export"):
         OnnxInferenceModel(str(out), cfg)

@@ -7,10 +7,9 @@ import pytest
 import torch
 
 from helpers import tiny_cfg, tool_error
+from siamkpn.api import load_tracker
 from siamkpn.cli.common import exit_code_for
-from siamkpn.models.backends import load_tracker_model
-from siamkpn.models.onnx_backend import BackendUnavailable, require_onnxruntime
-from siamkpn.tracker import tracker_from_snapshot
+from siamkpn.models.onnx_folder import BackendUnavailable, require_onnxruntime
 
 
 @pytest.fixture
@@ -26,9 +25,9 @@ def test_onnx_backend_without_onnxruntime_is_a_clear_usage_error(no_onnxruntime,
     cfg = tiny_cfg()
     cfg.TRACK.BACKEND = "onnx"
     with pytest.raises(BackendUnavailable, match="--backend torch"):
-        load_tracker_model(cfg, str(tmp_path))
+        load_tracker(cfg, str(tmp_path))
     with pytest.raises(BackendUnavailable):
-        tracker_from_snapshot(tiny_cfg(), str(tmp_path), "cpu", backend="onnx")
+        load_tracker(tiny_cfg(), str(tmp_path), "cpu", opts=["TRACK.BACKEND", "onnx"])
 
 
 def test_export_tool_without_onnxruntime_prints_one_line(no_onnxruntime, tmp_path, capsys):

@@ -1,7 +1,5 @@
-"""The cut-file check of frames (toolkit) and training crops (siamkpn): whole files pass, cut files are named.
-
-Both layers carry the same small check (they never import each other); every case runs against both.
-"""
+"""The cut-file check of frames (toolkit) and training crops (siamkpn, which uses toolkit's): whole files pass, cut
+files are named."""
 from __future__ import annotations
 
 import struct
@@ -10,10 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from siamkpn.datasets import image_file as crop_check
-from toolkit.datasets import image_file as frame_check
+from toolkit.datasets import image_file
 
-CHECKS = pytest.mark.parametrize("check", [frame_check, crop_check], ids=["toolkit", "siamkpn"])
+CHECKS = pytest.mark.parametrize("check", [image_file], ids=["toolkit"])
 
 
 def _image(h: int = 96, w: int = 128) -> np.ndarray:

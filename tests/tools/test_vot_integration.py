@@ -47,9 +47,9 @@ def test_writes_and_replaces_the_section(files, capsys):
     view = _toolkit_view(ini)
     assert list(view) == ["Other", "SiamKPN", "Last"] and ini.read_text().startswith("# my workspace\n")
     keys, env = view["SiamKPN"]
-    assert keys["protocol"] == "traxpython" and keys["command"] == "siamkpn.vot_trax"
+    assert keys["protocol"] == "traxpython" and keys["command"] == "siamkpn.cli.vot_trax"
     assert keys["python"] == sys.executable and int(keys["timeout"]) >= 60
-    assert (Path(keys["paths"]) / "siamkpn" / "vot_trax.py").is_file()
+    assert (Path(keys["paths"]) / "siamkpn" / "cli" / "vot_trax.py").is_file()
     assert env == {"SIAMKPN_CONFIG": str(folder / "config.yaml"), "SIAMKPN_SNAPSHOT": str(folder / "model.pth"),
                    "SIAMKPN_DEVICE": "cpu", "SIAMKPN_THREADS": "2", "SIAMKPN_FAST": "0"}
     assert view["Other"][0]["command"] == "other" and view["Last"][0]["command"] == "last"
@@ -104,6 +104,7 @@ def onnx_export(tmp_path_factory):
     import torch
 
     from helpers import torch_threads
+    from siamkpn.datasets.calibration import synthetic_pairs
     from siamkpn.models.model_builder import ModelBuilder
     from siamkpn.models.onnx_export import export_onnx
 
@@ -115,7 +116,7 @@ def onnx_export(tmp_path_factory):
     model = ModelBuilder(cfg).eval()
     torch.save(model.state_dict(), root / "model.pth")
     with torch_threads(1):
-        export_onnx(model, cfg, str(root / "model_onnx"), check_count=1)
+        export_onnx(model, cfg, str(root / "model_onnx"), synthetic_pairs(63, 95, 1))
     return root / "config.yaml", root / "model.pth", root / "model_onnx"
 
 

@@ -1,4 +1,4 @@
-"""siamkpn.vot_trax driven through vot-trax's own TraX client, as the VOT toolkit drives it (no toolkit needed).
+"""siamkpn.cli.vot_trax driven through vot-trax's own TraX client, as the VOT toolkit drives it (no toolkit needed).
 
 The client replays tools/test.py's VOT run on the same synthetic frames: it initialises where test.py wrote
 ``1``, sends a frame where test.py wrote a box or a failure ``2`` and skips ``0`` frames; the server's boxes
@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from helpers import tiny_cfg, tool_error, torch_threads
+from siamkpn.cli.vot_trax import init_box_from_region, main, settings_from_env
 from siamkpn.datasets.synthetic import SceneConfig
 from siamkpn.datasets.synthetic_sets import write_vot_set
 from siamkpn.models.model_builder import ModelBuilder
-from siamkpn.vot_trax import init_box_from_region, main, settings_from_env
 from toolkit.boxes import init_box_from_gt
 from toolkit.datasets import DatasetFactory
 from toolkit.region import vot_overlap
@@ -77,7 +77,7 @@ def test_trax_server_tracks_like_test_py(setup):
     tmp = setup
     lines = _test_py_lines(tmp)
     video = DatasetFactory.create_dataset("VOT2018", tmp / "VOT2018")["synth001"]
-    proc = subprocess.Popen([sys.executable, "-m", "siamkpn.vot_trax"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "siamkpn.cli.vot_trax"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=open(tmp / "server.log", "w"), env=_env(tmp), cwd=tmp)
     try:
         log = []  # vot-trax 4.0.2's Client needs a logger (log=False fails in ctypes), as the toolkit passes one
@@ -114,7 +114,7 @@ def test_trax_server_tracks_like_test_py(setup):
 def _start_server(tmp: Path, trax):
     from trax.client import Client
 
-    proc = subprocess.Popen([sys.executable, "-m", "siamkpn.vot_trax"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "siamkpn.cli.vot_trax"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=open(tmp / "server.log", "a"), env=_env(tmp), cwd=tmp)
     log = []  # vot-trax 4.0.2's Client needs a logger (log=False fails in ctypes), as the toolkit passes one
     return proc, Client(stream=(proc.stdin.fileno(), proc.stdout.fileno()), timeout=60, log=log.append)
@@ -208,9 +208,10 @@ def test_onnx_backend_serves_the_boxes_of_the_torch_backend(setup):
     torch backend's tracker gives on the same frames (within 1e-2 px; float32 reassociation only)."""
     trax = pytest.importorskip("trax", reason="vot-trax (PyPI) is not installed: pip install 'siamkpn[vot]'")
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'siamkpn[onnx]')")
+    from siamkpn.cli.vot_trax import build_session
+    from siamkpn.datasets.calibration import synthetic_pairs
     from siamkpn.models.checkpoint import load_tracking_checkpoint
     from siamkpn.models.onnx_export import export_onnx
-    from siamkpn.vot_trax import build_session
     from toolkit.datasets.video import read_image
 
     tmp = setup
@@ -218,7 +219,8 @@ def test_onnx_backend_serves_the_boxes_of_the_torch_backend(setup):
     model = ModelBuilder(cfg)
     load_tracking_checkpoint(model, str(tmp / "tiny.pth"))
     with torch_threads(1):
-        export_onnx(model.eval(), cfg, str(tmp / "tiny_onnx"), check_count=1)
+        export_onnx(model.eval(), cfg, str(tmp / "tiny_onnx"),
+                    synthetic_pairs(cfg.TRACK.EXEMPLAR_SIZE, cfg.TRACK.INSTANCE_SIZE, 1))
     video = DatasetFactory.create_dataset("VOT2018", tmp / "VOT2018")["synth001"]
     gt0 = [float(v) for v in video.gt_traj[0]]
     with torch_threads(1):
@@ -226,8 +228,8 @@ def test_onnx_backend_serves_the_boxes_of_the_torch_backend(setup):
                               gt0)
     env = dict(_env(tmp), SIAMKPN_BACKEND="onnx", SIAMKPN_SNAPSHOT=str(tmp / "tiny_onnx"))
     assert settings_from_env(env).backend == "onnx"
-    proc = subprocess.Popen([sys.executable, "-m", "siamkpn.vot_trax"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=open(tmp / "server_onnx.log", "w"), env=env, cwd=tmp)
+    proc = subprocess.Popen([sys.executable, "-m", "siamkpn.cli.vot_trax"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=open(tmp / "server_onnx.log", "w"), env=env, cwd=tmp)
     try:
         from trax.client import Client
 
@@ -274,7 +276,7 @@ def test_backend_errors_name_the_variable(setup, monkeypatch, capsys, tmp_path):
 
 def test_settings_are_read_before_torch_is_imported(setup):
     """The hello goes out before torch: reading the variables, SIAMKPN_BACKEND included, does not import it."""
-    code = ("import os, sys\nfrom siamkpn.vot_trax import settings_from_env\n"
+    code = ("import os, sys\nfrom siamkpn.cli.vot_trax import settings_from_env\n"
             "s = settings_from_env(os.environ)\nprint(s.backend, 'torch' in sys.modules)\n")
     run = subprocess.run([sys.executable, "-c", code], env=_env(setup), capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -285,7 +287,8 @@ def test_started_from_a_terminal_it_says_who_starts_it_before_torch(setup):
     pytest.importorskip("trax", reason="vot-trax (PyPI) is not installed: pip install 'siamkpn[vot]'")
     import pty
 
-    code = "import sys\nfrom siamkpn.vot_trax import main\nrc = main([])\nprint('torch' in sys.modules)\nsys.exit(rc)\n"
+    code = ("import sys\nfrom siamkpn.cli.vot_trax import main\nrc = main([])\nprint('torch' in sys.modules)\n"
+            "sys.exit(rc)\n")
     leader, terminal = pty.openpty()
     try:
         run = subprocess.run([sys.executable, "-c", code], stdin=terminal, capture_output=True, text=True,
@@ -296,19 +299,29 @@ def test_started_from_a_terminal_it_says_who_starts_it_before_torch(setup):
     # it used to send the hello to the terminal, load the model and fail with "TraxException ... Unknown"
     assert run.returncode == 2 and run.stdout.split() == ["False"], run
     (line,) = run.stderr.strip().splitlines()
-    assert line.startswith("siamkpn-vot-trax: error: python -m siamkpn.vot_trax is the TraX server that the VOT "
+    assert line.startswith("siamkpn-vot-trax: error: python -m siamkpn.cli.vot_trax is the TraX server that the VOT "
                            "toolkit starts") and "its input is a terminal" in line
     assert "`vot test --workspace WORKSPACE NAME`" in line and "docs/VOT.md" in line
 
 
 def test_input_that_is_not_a_trax_client_is_one_line_saying_who_starts_it(setup):
     pytest.importorskip("trax", reason="vot-trax (PyPI) is not installed: pip install 'siamkpn[vot]'")
-    code = ("import os, sys\nfrom siamkpn import vot_trax\nfrom siamkpn.cli.common import run_tool\n"
+    code = ("import os, sys\nfrom siamkpn.cli import vot_trax\nfrom siamkpn.cli.common import run_tool\n"
             "serve = lambda argv: vot_trax.serve(vot_trax.settings_from_env(os.environ), build=lambda s: None)\n"
             "sys.exit(run_tool(serve, [], 'siamkpn-vot-trax'))\n")  # no model: only the protocol is under test
     run = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True,
                          env=_env(setup), timeout=60)
     assert run.returncode == 2, run
     (line,) = run.stderr.strip().splitlines()  # no traceback from the TraX server's exit
-    assert line.startswith("siamkpn-vot-trax: error: python -m siamkpn.vot_trax is the TraX server that the VOT "
+    assert line.startswith("siamkpn-vot-trax: error: python -m siamkpn.cli.vot_trax is the TraX server that the VOT "
                            "toolkit starts") and "no TraX client answered" in line and "vot test" in line
+
+
+def test_the_former_module_path_still_runs_the_server(setup):
+    """trackers.ini files written before the server moved to siamkpn.cli name `siamkpn.vot_trax`: it still runs."""
+    run = subprocess.run([sys.executable, "-m", "siamkpn.vot_trax", "extra"], capture_output=True, text=True,
+                         env=_env(setup), timeout=60)
+    assert run.returncode == 2, run
+    assert run.stderr.strip() == ("siamkpn-vot-trax: error: python -m siamkpn.cli.vot_trax takes no arguments: set "
+                                  "SIAMKPN_CONFIG, SIAMKPN_SNAPSHOT, ... (siamkpn-vot-integration writes them into "
+                                  "trackers.ini)")

@@ -14,6 +14,7 @@ from siamkpn.tracker.provenance import (
     tracking_provenance,
 )
 from siamkpn.utils.provenance import provenance_differences
+from toolkit.errors import BadInput
 
 
 @pytest.fixture()
@@ -97,4 +98,4 @@ def test_unreadable_record_is_an_error_naming_it(tmp_path, text):
     (tmp_path / RECORD_NAME).write_text(text)
     with pytest.raises(ResultFolderError, match=RECORD_NAME) as err:
         read_record(str(tmp_path))
-    assert err.value.exit_code == 2
+    assert isinstance(err.value, BadInput)

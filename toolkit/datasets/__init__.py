@@ -14,6 +14,7 @@ from typing import Callable, Optional, Union
 from toolkit.datasets import got10k, lasot, nfs, otb, trackingnet, uav, vot
 from toolkit.datasets.parse import DatasetError, is_pysot_json
 from toolkit.datasets.video import VOT_TAGS, Dataset, FrameReadError, Video
+from toolkit.errors import UnknownName
 
 __all__ = ["DatasetFactory", "resolve_dataset_root", "DATASETS_ENV",
            "Dataset", "Video", "DatasetError", "FrameReadError", "LOADERS", "VOT_TAGS",
@@ -87,7 +88,7 @@ class DatasetFactory:
                        json_name: Optional[str] = None, layout: Optional[str] = None) -> Dataset:
         """Load benchmark ``name`` from ``dataset_root`` (json layout if present, else native)."""
         if name not in LOADERS:
-            raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(sorted(LOADERS))}")
+            raise UnknownName(f"unknown dataset {name!r}; valid names: {', '.join(sorted(LOADERS))}")
         root = Path(dataset_root)
         if not root.is_dir():
             raise DatasetError(f"{name}: dataset root {root} is not a directory")

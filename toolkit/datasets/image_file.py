@@ -8,8 +8,8 @@ OpenCV decodes a truncated JPEG without an error: the missing rows come out grey
   scan; an EOI that belongs to an EXIF thumbnail sits before the main scan. Bytes after the EOI (padding,
   appended data) are allowed.
 - PNG: the IEND chunk must be present (trailing bytes after it are allowed).
-Other formats are left to the decoder. siamkpn.datasets.image_file holds the same check for training crops
-(the two layers never import each other); tests/toolkit/test_image_file.py holds both to the same cases.
+Other formats are left to the decoder. Standard library only: benchmark frames (toolkit) and training crops
+(siamkpn.datasets) share this one check.
 """
 from __future__ import annotations
 

@@ -7,16 +7,16 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from toolkit.errors import BadInput
+
 __all__ = ["DatasetError", "check_box_values", "read_boxes", "read_flags", "read_names", "list_images", "load_json"]
 
 _SPLIT = re.compile(r"[,\s]+")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-class DatasetError(ValueError):
+class DatasetError(BadInput, ValueError):
     """A benchmark file that is missing, malformed or inconsistent."""
-
-    exit_code = 2  # bad input for a command line
 
 
 def _lines(path: Path) -> list[str]:

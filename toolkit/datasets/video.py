@@ -12,6 +12,7 @@ import numpy as np
 from toolkit import results as R
 from toolkit.datasets.image_file import truncation
 from toolkit.datasets.parse import DatasetError
+from toolkit.errors import BadInput
 from toolkit.names import check_name, join_relative
 
 __all__ = ["Video", "Dataset", "FrameReadError", "VOT_TAGS"]
@@ -19,10 +20,8 @@ __all__ = ["Video", "Dataset", "FrameReadError", "VOT_TAGS"]
 VOT_TAGS = ("camera_motion", "illum_change", "motion_change", "size_change", "occlusion")
 
 
-class FrameReadError(OSError):
+class FrameReadError(BadInput, OSError):
     """A frame image that is missing or cannot be decoded."""
-
-    exit_code = 2  # bad input for a command line
 
 
 def read_image(path: str) -> np.ndarray:

@@ -5,6 +5,8 @@ import contextlib
 import warnings
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
+from toolkit.errors import BadValue
+
 __all__ = ["MissingResultWarning", "collect_missing", "tracker_list", "load_prediction", "video_level_table"]
 
 
@@ -61,7 +63,7 @@ def load_prediction(dataset, video, tracker: str) -> Optional[Any]:
         return video.pred_trajs[tracker]
     path = getattr(dataset, "tracker_path", None)
     if path is None:
-        raise ValueError(f"no results loaded for tracker {tracker!r} and no tracker_path set on the dataset "
+        raise BadValue(f"no results loaded for tracker {tracker!r} and no tracker_path set on the dataset "
                          "(call dataset.set_tracker(path, names) first)")
     try:
         return video.load_tracker(path, tracker, store=False)

@@ -16,6 +16,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
+from toolkit.errors import BadValue
 from toolkit.evaluation.common import tracker_list
 from toolkit.evaluation.trajectory import failure_frames, tracker_overlaps
 
@@ -31,7 +32,7 @@ def eao_interval(dataset_name: str) -> Tuple[int, int]:
     try:
         return EAO_INTERVALS[dataset_name]
     except KeyError:
-        raise ValueError(f"no EAO interval for dataset {dataset_name!r}; known: {', '.join(EAO_INTERVALS)} "
+        raise BadValue(f"no EAO interval for dataset {dataset_name!r}; known: {', '.join(EAO_INTERVALS)} "
                          "(or pass interval=(low, high))") from None
 
 

@@ -7,6 +7,7 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 from tqdm import tqdm
 
+from toolkit.errors import BadValue
 from toolkit.evaluation.ar import AccuracyRobustnessBenchmark, accuracy_robustness, format_ar_table
 from toolkit.evaluation.common import collect_missing
 from toolkit.evaluation.eao import EAOBenchmark, format_eao_table
@@ -31,7 +32,7 @@ def _check_ground_truth(dataset, kind: str) -> None:
         for video in dataset:
             later = np.asarray(video.gt_traj[1:], np.float64)
             if len(later) and np.isnan(later).all():
-                raise ValueError(f"{dataset.name}: video {video.name!r} has no ground truth after the first frame "
+                raise BadValue(f"{dataset.name}: video {video.name!r} has no ground truth after the first frame "
                                  "(a test split); its results are scored by the benchmark's evaluation server")
 
 

@@ -5,7 +5,8 @@ a worker's exception cannot be rebuilt in the parent (its result thread dies). H
 pipes and holds one item at a time, so the parent always knows what a worker was doing:
 
 - the worker catches everything its function raises and sends it back as data: the exception itself when it
-  survives a pickle round trip, else a `WorkerError` with the worker's message (the parent raises either);
+  survives a pickle round trip, else a `WorkerError` with the worker's message (the parent raises either; a
+  `WorkerInputError`, still a BadInput, when the worker's exception was one);
 - a worker that dies shows up as the end of its result pipe: `WorkerError` naming the item and the signal;
 - on any failure (or Ctrl-C) the other workers are terminated; nothing waits without a bound.
 """
@@ -19,7 +20,9 @@ from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Tuple
 
-__all__ = ["WorkerError", "map_unordered"]
+from toolkit.errors import BadInput
+
+__all__ = ["WorkerError", "WorkerInputError", "map_unordered"]
 
 _STOP_GRACE_S = 5.0  # how long a worker told to stop may take before it is terminated
 
@@ -27,12 +30,9 @@ _STOP_GRACE_S = 5.0  # how long a worker told to stop may take before it is term
 class WorkerError(RuntimeError):
     """A worker process failed and its own exception could not be sent back, or the worker died."""
 
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code  # 2: bad input (the command-line policy), 1: a failure
 
-    def __reduce__(self):  # rebuilt in the parent process
-        return (type(self), (str(self), self.exit_code))
+class WorkerInputError(WorkerError, BadInput):
+    """A worker's bad input (a BadInput) whose own exception could not be sent back: still bad input."""
 
 
 class _RemoteTraceback(Exception):
@@ -52,12 +52,9 @@ def _failure(item: Any, err: BaseException) -> Tuple[BaseException, str]:
                 return err, tb
         except Exception:  # noqa: BLE001 - any pickling problem means: send the message instead
             pass
-    code = getattr(err, "exit_code", None)
-    if not isinstance(code, int):
-        code = 2 if isinstance(err, ValueError) else 1  # the command lines' policy: ValueError is bad input
+    kind = WorkerInputError if isinstance(err, BadInput) else WorkerError
     text = str(err).strip()
-    return WorkerError(f"worker evaluating {item!r} failed: {type(err).__name__}" + (f": {text}" if text else ""),
-                       code), tb
+    return kind(f"worker evaluating {item!r} failed: {type(err).__name__}" + (f": {text}" if text else "")), tb
 
 
 def _worker(func: Callable[[Any], Any], tasks: Connection, results: Connection,

@@ -27,7 +27,8 @@ def _save(fig: Figure, path: PathLike, tight: bool = False) -> Path:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight" if tight else None)  # a tight box: a second draw
-    return atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
+    return Path(path)
 
 
 def plot_curves(x: np.ndarray, curves: Mapping[str, np.ndarray], scores: Mapping[str, float], path: PathLike, *,

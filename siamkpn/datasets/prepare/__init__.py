@@ -11,6 +11,7 @@ import logging
 import os
 from typing import Optional
 
+from toolkit.errors import BadValue
 from toolkit.names import check_name
 
 from .crop import write_json_atomic
@@ -40,14 +41,14 @@ def prepare(source: str, src: str, out: str, workers: int = 1, split: Optional[s
             quality: int = 95, progress: bool = True) -> RunStats:
     """Crop `source` (a key of SOURCES) from the download in `src` into `out`; return the run totals."""
     if source not in SOURCES:
-        raise ValueError(f"unknown dataset source '{source}'; valid: {', '.join(sorted(SOURCES))}")
+        raise BadValue(f"unknown dataset source '{source}'; valid: {', '.join(sorted(SOURCES))}")
     if not os.path.isdir(src):
         raise FileNotFoundError(f"download folder not found: {src}")
     build, default_split = SOURCES[source]
     split = check_name(split or default_split, "split", "--split")  # part of the crop folders and the json name
     jobs = build(src, split)
     if not jobs:
-        raise ValueError(f"no annotated images found for {source} ({split}) in {src}")
+        raise BadValue(f"no annotated images found for {source} ({split}) in {src}")
     annotations, stats = run_jobs(jobs, os.path.join(out, "crop511"), workers=workers, desc=f"{source} {split}",
                                   quality=quality, progress=progress)
     anno_path = os.path.join(out, json_name(source, split))

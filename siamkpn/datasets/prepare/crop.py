@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from siamkpn.utils.atomic import atomic_write_bytes
+from toolkit.atomic import atomic_write
 
 __all__ = [
     "INSTANCE_SIZE", "EXEMPLAR_SIZE", "CONTEXT_AMOUNT", "crop_path", "search_region", "crop_hwc",
@@ -72,7 +72,7 @@ def crop_like_siamfc(image: np.ndarray, box: Sequence[float], instance_size: int
 def write_image_atomic(path: str, image: np.ndarray, quality: int = 95) -> None:
     """Encode `image` (JPEG for .jpg/.jpeg, else by extension) and write it atomically.
 
-    Atomic (siamkpn.utils.atomic): an interrupted run never leaves a half-written crop under its final name,
+    Atomic (toolkit.atomic): an interrupted run never leaves a half-written crop under its final name,
     so "the file exists" means "the file is complete" when a preparation resumes.
     """
     ext = os.path.splitext(path)[1].lower() or ".jpg"
@@ -80,9 +80,9 @@ def write_image_atomic(path: str, image: np.ndarray, quality: int = 95) -> None:
     ok, buf = cv2.imencode(ext, image, params)
     if not ok:
         raise OSError(f"cannot encode image for {path}")
-    atomic_write_bytes(path, buf.tobytes())
+    atomic_write(path, buf.tobytes())
 
 
 def write_json_atomic(path: str, data: Any, indent: Optional[int] = None) -> None:
     """Write `data` as JSON (sorted keys) atomically."""
-    atomic_write_bytes(path, json.dumps(data, indent=indent, sort_keys=True).encode("utf-8"))
+    atomic_write(path, json.dumps(data, indent=indent, sort_keys=True).encode("utf-8"))

@@ -15,7 +15,7 @@ import os
 import re
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from siamkpn.utils.atomic import temp_files
+from toolkit.atomic import temp_files
 from toolkit.names import check_name
 
 from .crop import CONTEXT_AMOUNT, EXEMPLAR_SIZE, INSTANCE_SIZE, write_json_atomic

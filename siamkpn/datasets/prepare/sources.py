@@ -16,6 +16,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional, Tuple
 
+from toolkit.errors import BadValue
 from toolkit.names import check_name
 
 from .runner import CropJob
@@ -37,9 +38,9 @@ def read_rows(path: str, ncols: int) -> List[List[float]]:
             try:
                 values = [float(p) for p in parts]
             except ValueError:
-                raise ValueError(f"{path}:{lineno}: expected {ncols} numbers, got {line.strip()!r}") from None
+                raise BadValue(f"{path}:{lineno}: expected {ncols} numbers, got {line.strip()!r}") from None
             if len(values) != ncols:
-                raise ValueError(f"{path}:{lineno}: expected {ncols} numbers, got {len(values)}")
+                raise BadValue(f"{path}:{lineno}: expected {ncols} numbers, got {len(values)}")
             rows.append(values)
     return rows
 
@@ -169,7 +170,7 @@ def _xml_objects(path: str) -> List[Tuple[Optional[int], List[int]]]:
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as err:
-        raise ValueError(f"{path}: malformed xml ({err})") from None
+        raise BadValue(f"{path}: malformed xml ({err})") from None
     objects = []
     for obj in root.findall("object"):
         bnd = obj.find("bndbox")
@@ -178,7 +179,7 @@ def _xml_objects(path: str) -> List[Tuple[Optional[int], List[int]]]:
         try:
             box = [int(float(bnd.find(k).text)) for k in ("xmin", "ymin", "xmax", "ymax")]
         except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"{path}: object without a numeric bndbox") from None
+            raise BadValue(f"{path}: object without a numeric bndbox") from None
         tid = obj.find("trackid")
         objects.append((int(tid.text) if tid is not None else None, box))
     return objects
@@ -204,7 +205,7 @@ def vid_jobs(src: str, split: str = "train") -> List[CropJob]:
         for x in xmls:
             frames[int(os.path.splitext(x)[0])] = objs = _xml_objects(os.path.join(ann_root, video, x))
             if any(tid is None for tid, _ in objs):
-                raise ValueError(f"{os.path.join(ann_root, video, x)}: VID object without a <trackid>")
+                raise BadValue(f"{os.path.join(ann_root, video, x)}: VID object without a <trackid>")
         seen = {(tid, f) for f, objs in frames.items() for tid, _ in objs}
         key = video.replace(os.sep, "/")
         for frame, objs in sorted(frames.items()):
@@ -245,7 +246,7 @@ def ytbb_jobs(src: str, split: str = "train") -> List[CropJob]:
             if not row:
                 continue
             if len(row) != 10:
-                raise ValueError(f"{table}:{lineno}: expected 10 columns, got {len(row)}")
+                raise BadValue(f"{table}:{lineno}: expected 10 columns, got {len(row)}")
             ytid, ts, cls, _, obj, presence = row[:6]
             if presence != "present":
                 continue
@@ -253,7 +254,7 @@ def ytbb_jobs(src: str, split: str = "train") -> List[CropJob]:
                 xmin, xmax, ymin, ymax = (float(v) for v in row[6:])
                 ts_ms, obj_id = int(ts), int(obj)
             except ValueError:
-                raise ValueError(f"{table}:{lineno}: non-numeric timestamp, object id or box: {row}") from None
+                raise BadValue(f"{table}:{lineno}: non-numeric timestamp, object id or box: {row}") from None
             if min(xmin, xmax, ymin, ymax) < 0 or xmax <= xmin or ymax <= ymin:
                 continue
             check_name(ytid, "youtube id", f"{table}:{lineno}")

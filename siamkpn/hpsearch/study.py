@@ -20,9 +20,16 @@ from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from hpsearch.grid import Point
-from hpsearch.inputs import record_study_inputs
-from hpsearch.storage import default_storage_url, open_storage, retry_race, retry_storage, shown_url, storage_errors
+from siamkpn.hpsearch.grid import Point
+from siamkpn.hpsearch.inputs import record_study_inputs
+from siamkpn.hpsearch.storage import (
+    default_storage_url,
+    open_storage,
+    retry_race,
+    retry_storage,
+    shown_url,
+    storage_errors,
+)
 
 __all__ = ["Claim", "Heartbeat", "default_storage_url", "open_storage", "open_study", "enqueue_missing",
            "claim_batch", "drop_duplicates", "tell_value", "tell_failure", "keyed_trials", "retry_storage",

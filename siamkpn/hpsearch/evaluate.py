@@ -5,32 +5,32 @@ The scores come from ``toolkit.evaluation.runner.evaluate`` reading the written 
 ``tools/eval.py`` makes, so a configuration's metric here equals what eval.py prints for its folder.
 Videos whose result files are already complete are not tracked again (a crashed batch resumes).
 
-Epoch N's model is ``<snapshot_dir>/checkpoint_eN.pth`` with backend torch and the export folder
-``<snapshot_dir>/checkpoint_eN/`` (siamkpn-export-onnx) with backend onnx, loaded by ``load_tracker_model``;
-the onnx backend runs a batch of lanes sample by sample (its graphs have batch 1).
+Epoch N's model is the config's backend's (``siamkpn.models.backends``) ``epoch_path``: ``<snapshot_dir>/
+checkpoint_eN.pth`` with backend torch, the export folder ``<snapshot_dir>/checkpoint_eN/`` (siamkpn-export-onnx)
+with backend onnx, which runs a batch of lanes sample by sample (its graphs have batch 1).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import torch
 from tqdm import tqdm
 
-from hpsearch.grid import Point
-from hpsearch.inputs import SearchInputs, check_result_folder
 from siamkpn.config import check_cfg
 from siamkpn.config_rules import search_region_problem
-from siamkpn.models.backends import check_backend, load_tracker_model, onnx_precision
+from siamkpn.hpsearch.grid import Point
+from siamkpn.hpsearch.inputs import SearchInputs, check_result_folder
+from siamkpn.models.backends import Backend, backend_for
 from siamkpn.tracker.siamkpn_tracker import BatchSiamKPNTracker
 from toolkit import results
+from toolkit.errors import BadValue
 from toolkit.evaluation.eao import eao_interval
 from toolkit.evaluation.runner import METRICS, evaluate
 from toolkit.protocols import run_protocol_batch
 
-__all__ = ["OBJECTIVES", "resolve_metric", "check_metric_defined", "snapshot_path", "model_path", "check_snapshots",
-           "export_precision", "check_search_regions", "lane_cfg", "BatchEvaluator"]
+__all__ = ["OBJECTIVES", "resolve_metric", "check_metric_defined", "export_precision", "check_search_regions",
+           "lane_cfg", "BatchEvaluator"]
 
 # Metrics a search may maximise, per result kind (robustness and lost number are "lower is better").
 OBJECTIVES = {"vot": ("eao", "accuracy"), "ope": ("success_auc", "precision", "norm_precision"),
@@ -46,7 +46,7 @@ def resolve_metric(metric: Optional[str], dataset_name: str) -> str:
     name = _ALIASES.get(metric, metric)
     if name not in OBJECTIVES[kind]:
         valid = ", ".join(OBJECTIVES[kind] + tuple(a for a, m in _ALIASES.items() if m in OBJECTIVES[kind]))
-        raise ValueError(f"--metric {metric!r} is not available for {dataset_name} ({kind} results); valid: {valid}")
+        raise BadValue(f"--metric {metric!r} is not available for {dataset_name} ({kind} results); valid: {valid}")
     return name
 
 
@@ -57,71 +57,39 @@ def check_metric_defined(dataset: Any, metric: str) -> None:
     low, high = eao_interval(dataset.name)
     longest = max(len(v) for v in dataset)
     if longest < low:
-        raise ValueError(f"{dataset.name}: the sequences are shorter than the EAO interval ({low}-{high} frames; the "
+        raise BadValue(f"{dataset.name}: the sequences are shorter than the EAO interval ({low}-{high} frames; the "
                          f"longest has {longest}), so EAO is undefined for every configuration; search --metric "
                          "accuracy instead, or use longer videos")
 
 
-def snapshot_path(snapshot_dir: str, epoch: int) -> str:
-    """``<snapshot_dir>/checkpoint_e{epoch}.pth``."""
-    return os.path.join(snapshot_dir, f"checkpoint_e{epoch}.pth")
-
-
-def model_path(snapshot_dir: str, epoch: int, backend: str = "torch") -> str:
-    """Epoch N's model: ``<snapshot_dir>/checkpoint_eN.pth`` (torch) or the export folder of that snapshot,
-    ``<snapshot_dir>/checkpoint_eN`` (onnx)."""
-    path = snapshot_path(snapshot_dir, epoch)
-    return path if check_backend(backend) == "torch" else os.path.splitext(path)[0]
-
-
-def check_snapshots(snapshot_dir: str, epochs: Iterable[int], backend: str = "torch", config: str = "CONFIG") -> None:
-    """Raise FileNotFoundError naming every missing snapshot (.pth, or export folder for onnx: the message gives the
-    siamkpn-export-onnx command that makes one, with `config`)."""
-    if check_backend(backend) == "torch":
-        missing = [snapshot_path(snapshot_dir, e) for e in epochs if not os.path.isfile(snapshot_path(snapshot_dir, e))]
-        if missing:
-            raise FileNotFoundError(f"{len(missing)} snapshot(s) not found: {', '.join(missing)}")
-        return
-    from siamkpn.models.onnx_export import SETTINGS_FILE
-
-    # a folder without siamkpn_onnx.json is an export that did not finish (the file is written last)
-    missing = [model_path(snapshot_dir, e, backend) for e in epochs
-               if not os.path.isfile(os.path.join(model_path(snapshot_dir, e, backend), SETTINGS_FILE))]
-    if missing:
-        first = missing[0]
-        raise FileNotFoundError(
-            f"{len(missing)} ONNX export folder(s) not found (or unfinished: no {SETTINGS_FILE}): "
-            f"{', '.join(missing)}; with --backend onnx epoch N runs <snapshot-dir>/checkpoint_eN/: export each, e.g. "
-            f"siamkpn-export-onnx --config {config} --snapshot {first}.pth --out {first}")
-
-
-def export_precision(snapshot_dir: str, epochs: Iterable[int], fast: bool) -> str:
-    """What the onnx backend computes in for every epoch's export folder ('int8' or 'float32'); ValueError when the
-    folders differ (fast mode on folders with and without an int8 graph would score epochs at other precisions)."""
-    found: Dict[str, List[str]] = {}
+def export_precision(backend: Backend, snapshot_dir: str, epochs: Iterable[int], fast: bool) -> Optional[str]:
+    """What every epoch's snapshot computes in, known before loading (onnx: 'int8' or 'float32'; torch: None, the
+    device decides); BadValue when the epochs differ (fast mode on export folders with and without an int8 graph
+    would score epochs at other precisions)."""
+    found: Dict[Optional[str], List[str]] = {}
     for e in epochs:
-        folder = model_path(snapshot_dir, e, "onnx")
-        found.setdefault(onnx_precision(folder, fast), []).append(folder)
+        path = backend.epoch_path(snapshot_dir, e)
+        found.setdefault(backend.planned_precision(path, fast), []).append(path)
     if len(found) > 1:
-        raise ValueError(f"fast mode runs the int8 track graph of a folder that has one: {', '.join(found['int8'])} "
-                         f"have one, {', '.join(found['float32'])} do not; export every epoch alike (all with "
-                         "siamkpn-export-onnx --int8 --calib TRAINING_SET, or all without) or search without --fast")
-    return next(iter(found), "float32")
+        raise BadValue(f"fast mode runs the int8 track graph of a folder that has one: {', '.join(found['int8'])} "
+                       f"have one, {', '.join(found['float32'])} do not; export every epoch alike (all with "
+                       "siamkpn-export-onnx --int8 --calib TRAINING_SET, or all without) or search without --fast")
+    return next(iter(found), None)
 
 
-def check_search_regions(cfg: Any, regions: Iterable[Optional[int]], backend: str = "torch") -> None:
+def check_search_regions(cfg: Any, regions: Iterable[Optional[int]]) -> None:
     """A search region must be EXEMPLAR_SIZE plus a multiple of TRAIN.STRIDE (the score map's geometry); with
     backend onnx it must be the INSTANCE_SIZE the graphs were exported with (their input size is fixed)."""
     ex, stride = int(cfg.TRACK.EXEMPLAR_SIZE), int(cfg.TRAIN.STRIDE)
     regions = list(regions)
     bad = [r for r in regions if r is not None and search_region_problem(r, ex, stride)]
     if bad:
-        raise ValueError(f"--search-region values must exceed TRACK.EXEMPLAR_SIZE ({ex}) by a multiple of "
+        raise BadValue(f"--search-region values must exceed TRACK.EXEMPLAR_SIZE ({ex}) by a multiple of "
                          f"TRAIN.STRIDE ({stride}); not valid: {bad}")
     size = int(cfg.TRACK.INSTANCE_SIZE)
     other = [r for r in regions if r is not None and r != size]
-    if check_backend(backend) == "onnx" and other:
-        raise ValueError(f"--search-region {other}: the ONNX graphs take a fixed search crop, TRACK.INSTANCE_SIZE "
+    if backend_for(cfg).fixed_search_region and other:
+        raise BadValue(f"--search-region {other}: the ONNX graphs take a fixed search crop, TRACK.INSTANCE_SIZE "
                          f"{size}; search the region with --backend torch (or export one folder per size)")
 
 
@@ -148,18 +116,18 @@ class BatchEvaluator:
         dataset: a toolkit Dataset (``DatasetFactory.create_dataset``), named like the benchmark.
         results_dir: results go to ``<results_dir>/<dataset.name>/<point.name>/``.
         snapshot_dir: folder of ``checkpoint_e{N}.pth`` (and, for onnx, of the export folders ``checkpoint_e{N}/``).
-        device: torch device for the model (the CPU for onnx).
+        device: the device for the model, as ``Backend.check`` returns it (the CPU for onnx).
         inputs: when given, each configuration's folder records them and results of other inputs are refused.
-        backend: 'torch' or 'onnx' (default cfg.TRACK.BACKEND).
+
+    The backend is the config's (TRACK.BACKEND), fast mode too (TRACK.FAST).
     """
 
     def __init__(self, cfg: Any, dataset: Any, results_dir: str, snapshot_dir: str,
-                 device: Any = "cpu", progress: bool = True, inputs: Optional[SearchInputs] = None,
-                 backend: Optional[str] = None) -> None:
+                 device: str = "cpu", progress: bool = True, inputs: Optional[SearchInputs] = None) -> None:
         self.cfg, self.dataset, self.inputs = cfg, dataset, inputs
         self.results_dir, self.snapshot_dir = str(results_dir), str(snapshot_dir)
-        self.device, self.progress = torch.device(device), progress
-        self.backend = check_backend(backend or str(cfg.TRACK.BACKEND))
+        self.device, self.progress = device, progress
+        self.backend = backend_for(cfg)
         self.kind = results.result_kind(dataset.name)
         self._model: Optional[torch.nn.Module] = None
         self._epoch: Optional[int] = None
@@ -170,8 +138,7 @@ class BatchEvaluator:
         if self._epoch != epoch:
             self._model = None  # free the previous snapshot first
             # a .pth must hold the whole model (else a CheckpointError); an export folder must match the config
-            self._model = load_tracker_model(self.cfg, model_path(self.snapshot_dir, epoch, self.backend), self.device,
-                                             self.backend, bool(self.cfg.TRACK.FAST))
+            self._model = self.backend.load(self.cfg, self.backend.epoch_path(self.snapshot_dir, epoch), self.device)
             self._epoch = epoch
         return self._model
 

@@ -4,6 +4,6 @@ It needs both the tracker (``siamkpn``) and the benchmarks (``toolkit``), which 
 hence its own package. ``grid`` (search space, names), ``study`` (the shared Optuna work queue), ``worker``
 (one worker's loop), ``evaluate`` (batched tracking + scoring; imports torch), ``summary`` (tables, plots).
 """
-from hpsearch.grid import Point, SearchSpace, parse_int_range, parse_range
+from siamkpn.hpsearch.grid import Point, SearchSpace, parse_int_range, parse_range
 
 __all__ = ["Point", "SearchSpace", "parse_range", "parse_int_range"]

@@ -15,6 +15,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from siamkpn.config_rules import TRACK_RANGES
+from toolkit.errors import BadValue
 
 __all__ = ["PARAMS", "BOUNDS", "DECIMALS", "Point", "SearchSpace", "parse_range", "parse_int_range", "format_value",
            "range_count", "int_range_count", "refine_count"]
@@ -82,7 +83,7 @@ class Point:
 def _split(text: str, flag: str) -> List[str]:
     parts = [s.strip() for s in str(text).split(",")]
     if len(parts) not in (1, 3) or not all(parts):
-        raise ValueError(f"{flag}: expected 'start,stop,step' (numpy.arange) or a single value, got {text!r}")
+        raise BadValue(f"{flag}: expected 'start,stop,step' (numpy.arange) or a single value, got {text!r}")
     return parts
 
 
@@ -92,9 +93,9 @@ def _numbers(text: str, flag: str) -> List[float]:
     try:
         nums = [float(v) for v in parts]
     except ValueError:
-        raise ValueError(f"{flag}: not numbers: {text!r}") from None
+        raise BadValue(f"{flag}: not numbers: {text!r}") from None
     if not all(math.isfinite(v) for v in nums):
-        raise ValueError(f"{flag}: values must be finite, got {text!r}")
+        raise BadValue(f"{flag}: values must be finite, got {text!r}")
     return nums
 
 
@@ -110,18 +111,18 @@ def parse_range(text: str, flag: str = "range", bounds: Optional[Tuple[float, fl
     else:
         start, stop, step = nums
         if step <= 0:
-            raise ValueError(f"{flag}: step must be positive, got {text!r}")
+            raise BadValue(f"{flag}: step must be positive, got {text!r}")
         stop_r = round(stop, DECIMALS)
         values = sorted({round(float(v), DECIMALS) for v in np.arange(start, stop, step)} - {stop_r})
         values = [v for v in values if v < stop_r]
         if not values:
-            raise ValueError(f"{flag}: the range {text!r} is empty (start must be below stop)")
+            raise BadValue(f"{flag}: the range {text!r} is empty (start must be below stop)")
     if bounds is not None:
         low, high = bounds
         outside = [v for v in values if not low <= v <= high]
         if outside:
             where = f"at least {low:g}" if math.isinf(high) else f"in [{low:g}, {high:g}]"
-            raise ValueError(f"{flag}: values must be {where}; {text!r} gives {', '.join(f'{v:g}' for v in outside)}")
+            raise BadValue(f"{flag}: values must be {where}; {text!r} gives {', '.join(f'{v:g}' for v in outside)}")
     return values
 
 
@@ -131,14 +132,14 @@ def _int_range(text: str, flag: str) -> range:
     try:
         nums = [int(v) for v in parts]
     except ValueError:
-        raise ValueError(f"{flag}: expected integers, got {text!r}") from None
+        raise BadValue(f"{flag}: expected integers, got {text!r}") from None
     if len(nums) == 1:
         return range(nums[0], nums[0] + 1)
     if nums[2] <= 0:
-        raise ValueError(f"{flag}: step must be positive, got {text!r}")
+        raise BadValue(f"{flag}: step must be positive, got {text!r}")
     values = range(*nums)
     if not values:
-        raise ValueError(f"{flag}: the range {text!r} is empty (start must be below stop)")
+        raise BadValue(f"{flag}: the range {text!r} is empty (start must be below stop)")
     return values
 
 
@@ -160,10 +161,10 @@ def range_count(text: str, flag: str = "range") -> int:
         return 1
     start, stop, step = nums
     if step <= 0:
-        raise ValueError(f"{flag}: step must be positive, got {text!r}")
+        raise BadValue(f"{flag}: step must be positive, got {text!r}")
     quotient = (stop - start) / step
     if not math.isfinite(quotient):
-        raise ValueError(f"{flag}: the range {text!r} has too many values to count")
+        raise BadValue(f"{flag}: the range {text!r} has too many values to count")
     n, d, stop_r = max(0, math.ceil(quotient)), (start + step) - start, round(stop, DECIMALS)
 
     def value(i: int) -> float:
@@ -174,7 +175,7 @@ def range_count(text: str, flag: str = "range") -> int:
         mid = (lo + hi) // 2
         lo, hi = (mid + 1, hi) if value(mid) < stop_r else (lo, mid)
     if lo == 0:
-        raise ValueError(f"{flag}: the range {text!r} is empty (start must be below stop)")
+        raise BadValue(f"{flag}: the range {text!r} is empty (start must be below stop)")
     if d * 10 ** DECIMALS >= 1:
         return lo
     return round((value(lo - 1) - value(0)) * 10 ** DECIMALS) + 1

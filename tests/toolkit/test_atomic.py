@@ -1,4 +1,4 @@
-"""siamkpn.utils.atomic: a failed write (disk full, quota, file too large) names the file and leaves the old one."""
+"""toolkit.atomic: a failed write (disk full, quota, file too large) names the file and leaves the old one."""
 from __future__ import annotations
 
 import errno
@@ -6,8 +6,7 @@ import os
 
 import pytest
 
-from siamkpn.tracker.provenance import RECORD_NAME, prepare_result_folder
-from siamkpn.utils.atomic import atomic_write, atomic_write_json, temp_files
+from toolkit.atomic import atomic_write, atomic_write_json, atomic_write_stream, temp_files
 
 
 def _fail_fsync(monkeypatch, code):
@@ -35,17 +34,22 @@ def test_the_caller_may_say_what_the_file_is_and_errors_without_errno_still_name
         raise OSError("device went away")
 
     with pytest.raises(OSError, match=rf"^cannot write model {path}: device went away$"):
-        atomic_write(path, broken, binary=True, what="model")
+        atomic_write_stream(path, broken, binary=True, what="model")
     def wrong(f):
         raise ValueError("not serialisable")
 
     with pytest.raises(ValueError, match="^not serialisable$"):  # not an OSError: passed on as it is
-        atomic_write(path, wrong)
+        atomic_write_stream(path, wrong)
     assert os.listdir(tmp_path) == []
 
 
-def test_disk_full_while_recording_provenance_names_the_record(tmp_path, monkeypatch):
-    _fail_fsync(monkeypatch, errno.ENOSPC)
-    with pytest.raises(OSError, match=rf"cannot write {tmp_path / RECORD_NAME}: No space left on device"):
-        prepare_result_folder(str(tmp_path), {"snapshot": "x"}, [], False, {"tool": "test"})
-    assert os.listdir(tmp_path) == []
+
+def test_text_and_bytes_land_whole_with_the_umask_permissions(tmp_path):
+    old = os.umask(0o027)
+    try:
+        text, data = tmp_path / "a" / "lines.txt", tmp_path / "crop.jpg"
+        assert atomic_write(text, "x\ny\n") == str(text) and atomic_write(data, b"\xff\xd8") == str(data)
+    finally:
+        os.umask(old)
+    assert text.read_bytes() == b"x\ny\n" and data.read_bytes() == b"\xff\xd8"
+    assert os.stat(text).st_mode & 0o777 == 0o640 and temp_files(str(tmp_path)) == []

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import optuna
 
-from hpsearch.storage import retry_storage
-from siamkpn.models.backends import snapshot_identity
+from siamkpn.hpsearch.storage import retry_storage
+from siamkpn.models.backends import backend_holding
 from siamkpn.tracker.provenance import model_settings
-from siamkpn.utils.atomic import atomic_write_json
 from siamkpn.utils.provenance import provenance_differences
+from siamkpn.utils.result_record import ResultRecord
+from toolkit.errors import BadInput
 
 __all__ = ["InputsError", "RECORD_NAME", "SearchInputs", "dataset_identity", "search_settings",
            "record_study_inputs", "check_result_folder"]
@@ -35,10 +35,8 @@ _SEARCHED = ("PENALTY_K", "WINDOW_INFLUENCE", "LR")
 _SHOWN = 4  # differences named in one error line
 
 
-class InputsError(ValueError):
+class InputsError(BadInput, ValueError):
     """A study or result folder holds results of other inputs than this run's."""
-
-    exit_code = 2  # bad input for a command line
 
 
 def _plain(value: Any) -> Any:
@@ -59,17 +57,16 @@ def dataset_identity(dataset: Any) -> Dict[str, Any]:
 def search_settings(cfg: Any, dataset: Any, region_searched: bool, precision: Optional[str] = None) -> Dict[str, Any]:
     """The settings that change a configuration's score, apart from its snapshot and searched values.
 
-    `precision` (backend onnx only, where it is required): 'int8' when fast mode runs the export folders' int8
-    graph, else 'float32' (``hpsearch.evaluate.export_precision``).
+    `precision`: what the snapshots compute in where the backend knows it before loading (onnx: 'int8' when fast
+    mode runs the export folders' int8 graph, else 'float32'; ``siamkpn.hpsearch.evaluate.export_precision``), else None
+    (torch: the device decides; not recorded).
     """
     skip = set(_SEARCHED) | {"FAST", "BACKEND"} | ({"INSTANCE_SIZE"} if region_searched else set())
     config = {f"TRACK.{k}": v for k, v in cfg.TRACK.items() if k not in skip}
     config.update(model_settings(cfg))  # the keys outside TRACK that change boxes, as result folders record them
     settings = {"config": config, "mode": "fast" if cfg.TRACK.FAST else "exact", "backend": str(cfg.TRACK.BACKEND),
                 "dataset": dataset_identity(dataset)}
-    if settings["backend"] == "onnx":
-        if precision not in ("float32", "int8"):
-            raise ValueError(f"backend onnx: the search records its precision (float32 or int8), got {precision!r}")
+    if precision is not None:
         settings["precision"] = precision
     return _plain(settings)
 
@@ -102,7 +99,7 @@ class SearchInputs:
     @classmethod
     def build(cls, settings: Dict[str, Any], snapshot_paths: Mapping[int, str]) -> "SearchInputs":
         """Hash each snapshot: a .pth file, or every file of an ONNX export folder (content identity)."""
-        return cls(settings, {int(e): snapshot_identity(str(p)) for e, p in snapshot_paths.items()})
+        return cls(settings, {int(e): backend_holding(str(p)).identity(str(p)) for e, p in snapshot_paths.items()})
 
     def study_attrs(self) -> Dict[str, Any]:
         """The study user attrs that record these inputs."""
@@ -142,22 +139,12 @@ def record_study_inputs(study: optuna.Study, current: Mapping[str, Any], where: 
     raise RuntimeError(f"could not record the inputs of study {study.study_name!r} in {where}")
 
 
+_FOLDER_RECORD = ResultRecord(RECORD_NAME, InputsError, "use a new --results-dir (or move the folder away)",
+                              shown=_SHOWN)
+
+
 def check_result_folder(folder: str, record: Mapping[str, Any], result_files: Iterable[str]) -> None:
     """Before tracking into `folder`: refuse results of other inputs (or of unknown ones); record `record`."""
-    path = os.path.join(folder, RECORD_NAME)
-    remedy = "use a new --results-dir (or move the folder away)"
-    if os.path.exists(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                old = json.load(f)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise InputsError(f"{path}: unreadable record of what produced these results ({err}); {remedy}") from None
-        differences = provenance_differences(_comparable(old) if isinstance(old, dict) else {}, _comparable(record))
-        if differences:
-            raise InputsError(f"{folder} holds results of other inputs: {_joined(differences)}; {remedy}")
-        return
-    held = [p for p in result_files if os.path.exists(p)]
-    if held:
-        raise InputsError(f"{folder} holds result files (e.g. {held[0]}) but no record of what produced them "
-                          f"({RECORD_NAME}); {remedy}")
-    atomic_write_json(path, dict(record))
+    current = _comparable(record)
+    _FOLDER_RECORD.claim(folder, record, result_files,
+                         lambda recorded: provenance_differences(_comparable(recorded), current))

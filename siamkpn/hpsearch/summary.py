@@ -14,9 +14,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.grid import PARAMS, Point, format_value
-from hpsearch.study import keyed_trials
-from siamkpn.utils.atomic import atomic_write, atomic_write_json, atomic_write_text
+from siamkpn.hpsearch.grid import PARAMS, Point, format_value
+from siamkpn.hpsearch.study import keyed_trials
+from toolkit.atomic import atomic_write, atomic_write_json, atomic_write_stream
 
 __all__ = ["Row", "collect", "rank", "best_per_epoch", "format_table", "summary_dict", "write_summary", "plot_pairs"]
 
@@ -112,7 +112,7 @@ def write_summary(rows: Sequence[Row], metric: str, folder: str, top: int, **inf
                          "" if r.search_region is None else r.search_region, r.level, repr(r.value),
                          *(repr(r.metrics.get(m, math.nan)) for m in extra), r.trial])
     paths = {ext: os.path.join(folder, f"hp_search_summary.{ext}") for ext in ("csv", "json")}
-    atomic_write_text(paths["csv"], buf.getvalue())
+    atomic_write(paths["csv"], buf.getvalue())
     # a metric that could not be computed (NaN) is JSON null, as in siamkpn-eval --json
     atomic_write_json(paths["json"], _nan_to_none(summary_dict(ranked, metric, top, **info)))
     return paths
@@ -148,6 +148,6 @@ def plot_pairs(rows: Sequence[Row], metric: str, folder: str) -> List[str]:
         fig.tight_layout()
         path = os.path.join(folder, f"hp_search_{a}_{b}.png")
         # atomic: several workers may plot at once, and a reader never sees half a file
-        atomic_write(path, lambda f, fig=fig: fig.savefig(f, format="png"), binary=True)
+        atomic_write_stream(path, lambda f, fig=fig: fig.savefig(f, format="png"), binary=True)
         paths.append(path)
     return paths

@@ -15,9 +15,9 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from hpsearch.grid import Point, SearchSpace
-from hpsearch.notice import Notices
-from hpsearch.study import (
+from siamkpn.hpsearch.grid import Point, SearchSpace
+from siamkpn.hpsearch.notice import Notices
+from siamkpn.hpsearch.study import (
     Claim,
     Heartbeat,
     claim_batch,
@@ -27,14 +27,13 @@ from hpsearch.study import (
     tell_failure,
     tell_value,
 )
+from toolkit.errors import BadInput
 
 __all__ = ["WorkerOptions", "WorkerStats", "SearchError", "run_worker", "best_points"]
 
 
-class SearchError(RuntimeError):
+class SearchError(BadInput, RuntimeError):
     """The search cannot go on as asked (e.g. level 2 requested before level 1 is complete)."""
-
-    exit_code = 2  # bad input for a command line
 
 
 Evaluate = Callable[[Sequence[Point]], Dict[str, Dict[str, float]]]

@@ -15,7 +15,8 @@ from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
 
 import optuna
 
-from hpsearch.notice import Notices
+from siamkpn.hpsearch.notice import Notices
+from toolkit.errors import BadInput, BadValue
 
 __all__ = ["StorageError", "StorageFullError", "LOCK_STEP_S", "NOTICES", "default_storage_url", "shown_url",
            "open_storage", "storage_errors", "disk_full_errors", "retry_storage", "retry_race"]
@@ -38,16 +39,12 @@ _DRIVER_NAMES = {"MySQLdb": "mysqldb", "mysql.connector": "mysqlconnector"}
 _EXTRAS = {"postgresql": "pip install psycopg2-binary (the 'postgres' extra)", "mysql": "pip install pymysql"}
 
 
-class StorageError(RuntimeError):
+class StorageError(BadInput, RuntimeError):
     """The study database cannot be opened or used (corrupt file, unwritable path, server unreachable)."""
 
-    exit_code = 2  # bad input for a command line: the --storage / --results-dir given
 
-
-class StorageFullError(StorageError):
-    """The study database could not be written: its disk is full."""
-
-    exit_code = 1  # a failure while running, not bad input
+class StorageFullError(RuntimeError):
+    """The study database could not be written: its disk is full (a failure while running, not bad input)."""
 
 
 def default_storage_url(results_dir: str, dataset: str) -> str:
@@ -214,7 +211,7 @@ def open_storage(url: str, heartbeat_interval: int = 60, grace_period: Optional[
     database when it cannot be opened; SQLite lock waits announced through `notices` and given up after
     `lock_timeout` seconds."""
     if "://" not in url:
-        raise ValueError(f"--storage must be a database URL (sqlite:///file.db, postgresql://...), got {url!r}")
+        raise BadValue(f"--storage must be a database URL (sqlite:///file.db, postgresql://...), got {url!r}")
     notices = notices or NOTICES
     with storage_errors(url):
         driver_url = _with_driver(url)
