@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# One prepared check for a lent GPU machine (under 8 minutes on one modern GPU with 16 cores):
+# One prepared check for a lent GPU machine (under 8 minutes on one modern GPU with 16 cores, plus up to 5 for
+# step 7):
 #   1. CUDA exact tracker vs the published CPU boxes on the reference fixtures (tracker_ope.txt)
 #   2. fast mode (TRACK.FAST on CUDA: bf16 backbone/neck) frames/s and box change, SiamKPN-3s, K=1
 #   3. batched-lanes (hp-search) frames/s for K = 1, 8, 32, exact and fast
 #   4. fast-mode accuracy (success AUC / EAO vs exact) with a quick-start model trained here on the GPU
 #   5. train step samples/s and peak memory, fp32 and AMP, published R50 3-stage config at batch 28
 #   6. a one-GPU NCCL torchrun epoch on synthetic data
+#   7. benchmark testing (siamkpn-test), SiamKPN-3s random weights: --workers 1/2/4 x --batch 1/8/32 on one GPU,
+#      aggregate frames/s against the sequential run (benchmarks/test_throughput.py; issue 20 target: >= 8x)
 # Every step has its own time limit; a step that fails or runs out of time is a row saying so, and the script
 # goes on. Output: one Markdown table, on stdout and in $OUT/gpu_check.md (or ./gpu_check.md), the raw logs
 # beside it.
@@ -135,6 +138,19 @@ if step torchrun 90 $PY -m torch.distributed.run --standalone --nproc_per_node=1
   row "torchrun, 1 GPU (NCCL), one epoch of 224 pairs" "ok in $(( $(date +%s) - T0 )) s; snapshot $(ls "$WORK"/ddp_snap 2>/dev/null | tr '\n' ' ')" "tools/train.py"
 else
   row "torchrun, 1 GPU (NCCL), one epoch" "$(status $?)" "see gpu_check_logs/torchrun.log"
+fi
+
+# 7. benchmark testing at scale: workers x batched videos, SiamKPN-3s on one GPU -------------------------------
+# 128 videos x 20 frames, so that 4 workers x 32 lanes are all busy at first; OTB-style (every frame tracked:
+# random weights fail at once under the VOT protocol and skip most frames)
+if step test_throughput 300 $PY benchmarks/test_throughput.py --device cuda --configs r50 --dataset OTB100 \
+    --runs 1x1,2x1,4x1,1x8,2x8,4x8,1x32,2x32,4x32 --r50-videos 128 --r50-frames 20 --result-lines; then
+  grep -E "^RESULT " "$LOGS/test_throughput.log" | sed 's/^RESULT r50 //' | while read -r run rest; do
+    w=${run%%x*}; k=${run#*x}; k=${k%:}
+    row "siamkpn-test SiamKPN-3s --workers $w --batch $k" "$rest" "test_throughput.py (128 videos x 20 frames)"
+  done
+else
+  row "siamkpn-test SiamKPN-3s workers 1/2/4 x batch 1/8/32" "$(status $?)" "see gpu_check_logs/test_throughput.log"
 fi
 
 {

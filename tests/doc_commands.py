@@ -194,7 +194,7 @@ def _sub_optional(text: str) -> str:
 
 
 def _sub_device(text: str) -> str:
-    return re.sub(r"--device cuda(:\d+)?\b", "--device cpu", text)
+    return re.sub(r"--device cuda(:\d+)?(,cuda(:\d+)?)*\b", "--device cpu", text)  # a list of GPUs too
 
 
 def _sub_nproc(text: str) -> str:

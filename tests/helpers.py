@@ -68,3 +68,21 @@ def write_clip(path, frames: int = 12, size=(240, 180)) -> None:
         img[80 + t:120 + t, 100 + 2 * t:160 + 2 * t] = (40, 200, 240)
         writer.write(img)
     writer.release()
+
+
+def race(target, values, *head, timeout: float = 60.0) -> list:
+    """Start one forked process per value at once, ``target(*head, value, barrier, queue)`` (each waits at the
+    barrier, then puts its outcome on the queue), and return the outcomes in the order they came; every child must
+    finish."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier, queue = ctx.Barrier(len(values)), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*head, value, barrier, queue)) for value in values]
+    for p in procs:
+        p.start()
+    outcomes = [queue.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join(timeout=timeout)
+        assert not p.is_alive(), "a child did not finish"
+    return outcomes

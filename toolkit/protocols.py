@@ -4,7 +4,9 @@ A tracker is anything with ``init(img, [x, y, w, h])`` and ``track(img) -> {'bbo
 'best_score': float, ...}``. The loops are written once, for a *batch tracker* that runs K lanes
 (e.g. K hyper-parameter configurations) in lockstep over one video, sharing each frame read:
 ``init_lanes(img, {lane: box})`` and ``track_lanes(img, [lanes]) -> {lane: output}``. A single
-tracker runs as the one-lane case through :class:`SingleLane`, so both give identical lines.
+tracker runs as the one-lane case through :class:`SingleLane`, so both give identical lines. Each lane's
+protocol state is a :class:`LaneRun`; ``toolkit.lanes.run_videos`` drives the same lane runs over K videos
+at once (a lane per video) instead of K lanes over one video.
 
 The loops follow the published test script: the init box is the ground truth turned into the
 axis-aligned box of :func:`toolkit.boxes.init_box_from_gt`; VOT failures are frames whose
@@ -30,9 +32,12 @@ from toolkit.boxes import init_box_from_gt, xywh_to_vot_polygon
 from toolkit.region import vot_overlap
 
 __all__ = [
+    "KINDS",
+    "LaneRun",
     "ProtocolResult",
     "SingleLane",
     "TrackingInputWarning",
+    "check_kind",
     "run_ope",
     "run_ope_batch",
     "run_longterm",
@@ -149,42 +154,137 @@ def _check_k(k: int) -> list[int]:
     return list(range(k))
 
 
-def _one_pass(batch: BatchTracker, video: Any, k: int, progress: Progress, first_line: Optional[list]
-              ) -> list[ProtocolResult]:
-    lanes = _check_k(k)
-    results = [ProtocolResult() for _ in lanes]
-    gts = video.gt_traj
-    check = _InputCheck(video)
-    for idx in range(len(video)):
-        img = _frame(video, idx)
-        check.frame(idx, img)
-        if idx == 0:
-            box = init_box_from_gt(gts[0])
-            check.init_box(idx, box, img)  # before the clock: a warning may print
-        tic = time.perf_counter()
-        if idx == 0:
-            batch.init_lanes(img, {lane: list(box) for lane in lanes})
-            outputs = None
+def _gt_polygon(gt: Sequence[float]) -> list[float]:
+    return [float(v) for v in (xywh_to_vot_polygon(gt) if len(gt) == 4 else gt)]
+
+
+KINDS = ("ope", "vot", "longterm", "got10k")
+SKIP, INIT, TRACK = "skip", "init", "track"
+
+
+def check_kind(kind: str) -> str:
+    """`kind` if it is a result kind the loops know, else a ValueError listing them."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown result kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    return kind
+
+
+class LaneRun:
+    """One lane's protocol over one video, frame by frame: what frame ``idx`` needs, and its result lines.
+
+    The loops ask :meth:`action` (skip, init or track), then call :meth:`skip`, :meth:`init_box` +
+    :meth:`record_init`, or :meth:`record_track` with the tracker's output; each advances ``idx``. Lanes on one
+    video share its :class:`_InputCheck` (warnings once per video); the loop reads the frames and checks them.
+    """
+
+    def __init__(self, video: Any, kind: str, skip: int = 5, check: Optional[_InputCheck] = None) -> None:
+        if skip < 1:
+            raise ValueError(f"skip must be >= 1, got {skip}")
+        self.video, self.vot, self.skip_frames = video, check_kind(kind) == "vot", skip
+        self.first_line = [1] if kind == "longterm" else None
+        self.check = check if check is not None else _InputCheck(video)
+        self.result = ProtocolResult()
+        self.idx, self.next_init = 0, 0
+        self.length = len(video)
+        self._init_box: Optional[list[float]] = None
+
+    @property
+    def done(self) -> bool:
+        return self.idx >= self.length
+
+    def action(self) -> str:
+        """What frame ``idx`` needs: SKIP (VOT frames after a failure; no image), INIT or TRACK."""
+        if self.idx < self.next_init:
+            return SKIP
+        return INIT if self.idx == self.next_init else TRACK
+
+    def read_frame(self) -> np.ndarray:
+        """Frame ``idx`` of this lane's video, checked (for a lane with a video of its own)."""
+        img = _frame(self.video, self.idx)
+        self.check.frame(self.idx, img)
+        return img
+
+    def skip(self) -> None:
+        """A skipped VOT frame: marker 0, no score, no time."""
+        self._append(0, None, 0.0)
+
+    def init_box(self) -> list[float]:
+        """The box to (re-)initialise on at frame ``idx``, from its ground truth."""
+        gt = self.video.gt_traj[self.idx]
+        self._init_box = init_box_from_gt(_gt_polygon(gt) if self.vot else gt)
+        return list(self._init_box)
+
+    def record_init(self, seconds: float) -> None:
+        """The lane was initialised on frame ``idx`` (with :meth:`init_box`), taking ``seconds``."""
+        if self.vot:
+            line: Any = 1
         else:
-            outputs = batch.track_lanes(img, lanes)
-        share = (time.perf_counter() - tic) / k
-        for lane, res in zip(lanes, results):
-            if outputs is None:
-                res.boxes.append(list(first_line) if first_line is not None else list(box))
-                res.scores.append(None)
-            else:
-                res.boxes.append(_box(outputs[lane], lane))
-                res.scores.append(_score(outputs[lane]))
-            res.times.append(share)
+            line = list(self.first_line) if self.first_line is not None else list(self._init_box)
+        self._append(line, None, seconds)
+
+    def record_track(self, output: Mapping[str, Any], lane: int, img: np.ndarray, seconds: float) -> None:
+        """The tracker's output on frame ``idx``; VOT: a box without overlap with the ground truth is a failure."""
+        tic = time.perf_counter()
+        box = _box(output, lane)
+        if not self.vot:
+            self._append(box, _score(output), seconds)
+            return
+        gt = _gt_polygon(self.video.gt_traj[self.idx])
+        if vot_overlap(box, gt, bounds=(img.shape[1], img.shape[0])) > 0:
+            self._append(box, _score(output), seconds + time.perf_counter() - tic)
+        else:
+            self.result.lost += 1
+            self.next_init = self.idx + self.skip_frames
+            self._append(2, None, seconds + time.perf_counter() - tic)
+
+    def _append(self, line: Any, score: Optional[float], seconds: float) -> None:
+        self.result.boxes.append(line)
+        self.result.scores.append(score)
+        self.result.times.append(seconds)
+        self.idx += 1
+
+
+def _one_video(batch: BatchTracker, video: Any, k: int, kind: str, skip: int, progress: Progress
+               ) -> list[ProtocolResult]:
+    """K lanes in lockstep over one video, sharing each frame read (not read when every lane skips it)."""
+    lanes = _check_k(k)
+    check = _InputCheck(video)
+    runs = [LaneRun(video, kind, skip, check) for _ in lanes]
+    for idx in range(len(video)):
+        actions = [run.action() for run in runs]
+        to_init = [lane for lane in lanes if actions[lane] == INIT]
+        to_track = [lane for lane in lanes if actions[lane] == TRACK]
+        for lane in lanes:
+            if actions[lane] == SKIP:
+                runs[lane].skip()
+        if to_init or to_track:
+            img = _frame(video, idx)
+            check.frame(idx, img)
+            if to_init:
+                box = runs[to_init[0]].init_box()
+                for lane in to_init[1:]:
+                    runs[lane].init_box()
+                check.init_box(idx, box, img)  # before the clock: a warning may print
+                tic = time.perf_counter()
+                batch.init_lanes(img, {lane: list(box) for lane in to_init})
+                share = (time.perf_counter() - tic) / len(to_init)
+                for lane in to_init:
+                    runs[lane].record_init(share)
+            if to_track:
+                tic = time.perf_counter()
+                outputs = batch.track_lanes(img, to_track)
+                share = (time.perf_counter() - tic) / len(to_track)
+                for lane in to_track:
+                    runs[lane].record_track(outputs[lane], lane, img, share)
         if progress is not None:
             progress(1)
-    return results
+    return [run.result for run in runs]
 
 
 def run_ope_batch(batch_tracker: BatchTracker, video: Any, k: int, progress: Progress = None
                   ) -> list[ProtocolResult]:
     """One-pass protocol for K lanes in lockstep; the first line of each lane is the init box."""
-    return _one_pass(batch_tracker, video, k, progress, first_line=None)
+    return _one_video(batch_tracker, video, k, "ope", 5, progress)
 
 
 def run_ope(tracker: Tracker, video: Any, progress: Progress = None) -> ProtocolResult:
@@ -195,7 +295,7 @@ def run_ope(tracker: Tracker, video: Any, progress: Progress = None) -> Protocol
 def run_longterm_batch(batch_tracker: BatchTracker, video: Any, k: int, progress: Progress = None
                        ) -> list[ProtocolResult]:
     """Long-term protocol (VOT2018-LT) for K lanes: like one-pass, but the first line is ``[1]``."""
-    return _one_pass(batch_tracker, video, k, progress, first_line=[1])
+    return _one_video(batch_tracker, video, k, "longterm", 5, progress)
 
 
 def run_longterm(tracker: Tracker, video: Any, progress: Progress = None) -> ProtocolResult:
@@ -203,65 +303,10 @@ def run_longterm(tracker: Tracker, video: Any, progress: Progress = None) -> Pro
     return run_longterm_batch(SingleLane(tracker), video, 1, progress)[0]
 
 
-def _gt_polygon(gt: Sequence[float]) -> list[float]:
-    return [float(v) for v in (xywh_to_vot_polygon(gt) if len(gt) == 4 else gt)]
-
-
 def run_vot_reset_batch(batch_tracker: BatchTracker, video: Any, k: int, skip: int = 5,
                         progress: Progress = None) -> list[ProtocolResult]:
     """VOT reset-based protocol for K lanes, each with its own failure / re-initialisation state."""
-    lanes = _check_k(k)
-    if skip < 1:
-        raise ValueError(f"skip must be >= 1, got {skip}")
-    results = [ProtocolResult() for _ in lanes]
-    next_init = [0] * k
-    check = _InputCheck(video)
-    for idx in range(len(video)):
-        to_init = [lane for lane in lanes if next_init[lane] == idx]
-        to_track = [lane for lane in lanes if idx > next_init[lane]]
-        for lane in lanes:
-            if idx < next_init[lane]:
-                results[lane].boxes.append(0)
-                results[lane].scores.append(None)
-                results[lane].times.append(0.0)
-        if not to_init and not to_track:  # every lane is skipping: no need to read the frame
-            if progress is not None:
-                progress(1)
-            continue
-        img = _frame(video, idx)
-        check.frame(idx, img)
-        gt = _gt_polygon(video.gt_traj[idx])
-        bounds = (img.shape[1], img.shape[0])
-        if to_init:
-            box = init_box_from_gt(gt)
-            check.init_box(idx, box, img)  # before the clock: a warning may print
-            tic = time.perf_counter()
-            batch_tracker.init_lanes(img, {lane: list(box) for lane in to_init})
-            share = (time.perf_counter() - tic) / len(to_init)
-            for lane in to_init:
-                results[lane].boxes.append(1)
-                results[lane].scores.append(None)
-                results[lane].times.append(share)
-        if to_track:
-            tic = time.perf_counter()
-            outputs = batch_tracker.track_lanes(img, to_track)
-            share = (time.perf_counter() - tic) / len(to_track)
-            for lane in to_track:
-                t0 = time.perf_counter()
-                box = _box(outputs[lane], lane)
-                res = results[lane]
-                if vot_overlap(box, gt, bounds=bounds) > 0:
-                    res.boxes.append(box)
-                    res.scores.append(_score(outputs[lane]))
-                else:
-                    res.boxes.append(2)
-                    res.scores.append(None)
-                    res.lost += 1
-                    next_init[lane] = idx + skip
-                res.times.append(share + time.perf_counter() - t0)
-        if progress is not None:
-            progress(1)
-    return results
+    return _one_video(batch_tracker, video, k, "vot", skip, progress)
 
 
 def run_vot_reset(tracker: Tracker, video: Any, skip: int = 5, progress: Progress = None) -> ProtocolResult:

@@ -15,7 +15,7 @@ from siamkpn.models.backends import BACKENDS
 
 __all__ = ["DEVICE_HELP", "DEVICE_PATTERN", "add_backend", "add_config", "add_dataset", "add_device", "add_fast",
            "add_flag", "add_opts", "add_progress", "add_results_dir", "add_snapshot", "add_standard", "add_threads",
-           "add_tracker_path", "config_opts", "make_parser", "parse_device", "positive_int"]
+           "add_tracker_path", "config_opts", "make_parser", "parse_device", "parse_devices", "positive_int"]
 
 DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -92,8 +92,20 @@ def parse_device(text: str) -> str:
     return text
 
 
-def add_device(p: argparse.ArgumentParser):
-    return add_flag(p, "--device", default="auto", type=parse_device, help=DEVICE_HELP)
+def parse_devices(text: str) -> str:
+    """Check a --device list: one value or several joined by commas (``cuda:0,cuda:1``), each as parse_device."""
+    items = text.split(",")
+    for item in items:
+        if not DEVICE_PATTERN.match(item):
+            raise argparse.ArgumentTypeError(f"invalid device {item!r} in {text!r}: use {DEVICE_HELP}, or a "
+                                             "comma-separated list of them (cuda:0,cuda:1)")
+    return text
+
+
+def add_device(p: argparse.ArgumentParser, several: bool = False):
+    """``--device``, one help text in every tool; ``several``: a comma-separated list is accepted too (a tool whose
+    workers share the devices says so in the help of its --workers)."""
+    return add_flag(p, "--device", default="auto", type=parse_devices if several else parse_device, help=DEVICE_HELP)
 
 
 def positive_int(text: str) -> int:
@@ -109,7 +121,8 @@ def positive_int(text: str) -> int:
 
 def add_threads(p: argparse.ArgumentParser):
     return add_flag(p, "--threads", type=positive_int, default=None,
-                    help="torch CPU threads of this process (default: torch's choice)")
+                    help="torch CPU threads of this process, or of each worker where the tool has --workers "
+                         "(default: torch's choice; with several workers, the cores divided among them)")
 
 
 def add_fast(p: argparse.ArgumentParser):

@@ -4,6 +4,9 @@ Results go to `<results-dir>/<dataset>/<tracker-name>/` in pysot's layout; video
 already complete are skipped, so an interrupted run resumes where it stopped. A record beside them
 (`siamkpn.tracker.provenance`) says which snapshot content, config and mode produced them; a rerun with
 other inputs stops with an error instead of passing off the old results as its own.
+
+Any number of runs share one folder (--workers, other terminals, machines, SLURM array tasks, torchrun ranks):
+each video is claimed before it is tracked, so it is tracked once (``siamkpn.testing``; README, Testing faster).
 """
 from __future__ import annotations
 
@@ -12,15 +15,23 @@ import os
 import sys
 import warnings
 
-import torch
 from tqdm import tqdm
 
-from siamkpn.api import load_tracker
-from siamkpn.cli.args import add_config, add_flag, add_opts, add_snapshot, add_standard, config_opts, make_parser
+from siamkpn.cli.args import (
+    add_config,
+    add_device,
+    add_flag,
+    add_opts,
+    add_snapshot,
+    add_standard,
+    add_threads,
+    config_opts,
+    make_parser,
+    positive_int,
+)
 from siamkpn.cli.common import UsageError, run_tool
 from siamkpn.config import load_cfg
 from siamkpn.models.backends import backend_for
-from siamkpn.tracker.provenance import prepare_result_folder, tracking_provenance
 from toolkit import protocols, results
 from toolkit.datasets import DatasetFactory, resolve_dataset_root
 
@@ -36,7 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(p, "--overwrite", action="store_true",
              help="discard the folder's results and record first, then track every video again")
     add_flag(p, "--video", default="", help="track only this video (default: all)")
-    add_standard(p, ["device", "backend", "threads", "fast", "progress"])
+    add_device(p, several=True)
+    add_flag(p, "--workers", type=positive_int, default=None,
+             help="tracking processes (default: one per device of a --device list, else 1); videos go to them "
+                  "longest first. --device may list devices, cuda:0,cuda:1: workers take them in turn (cuda: every "
+                  "visible GPU; under torchrun auto/cuda mean cuda:LOCAL_RANK)")
+    add_flag(p, "--batch", type=positive_int, default=1,
+             help="videos each worker tracks in lockstep, one forward pass per frame step for all of them")
+    add_threads(p)
+    add_standard(p, ["backend", "fast", "progress"])
     add_flag(p, "--vis", action="store_true", help="show the tracked boxes (needs a display)")
     add_opts(p)
     return p
@@ -91,61 +110,21 @@ def tracker_name(name: str | None, snapshot: str) -> str:
                          "<results-dir>/<dataset>/<tracker-name>") from None
 
 
-def _claim_folder(args: argparse.Namespace, cfg, tracker, dataset, kind: str, name: str) -> None:
-    """Check (or write) the record of what produces the results in the tracker's folder; --overwrite resets it."""
-    folder = os.path.join(args.results_dir, args.dataset, name)
-    current = tracking_provenance(cfg, args.snapshot, backend_for(cfg).precision(tracker.model))
-    files = [p for v in dataset for p in results.result_files(folder, v.name, kind).values()]
-    written_by = {"tool": "siamkpn-test", "snapshot": os.path.abspath(args.snapshot),
-                  "config": os.path.abspath(args.config), "device": str(getattr(tracker.model, "device", "?"))}
-    prepare_result_folder(folder, current, files, args.overwrite, written_by)
-
-
-def _lost_in(path: os.PathLike) -> int:
-    """Failures (lines equal to 2) in a finished VOT result file."""
-    return sum(1 for line in results.read_vot(path) if line == [2.0])
-
-
 def _main(argv=None) -> int:
+    from siamkpn.testing.runner import run
+
     args = parse_args(argv)
     name = tracker_name(args.tracker_name, os.path.normpath(args.snapshot))  # an export folder may end in '/'
     cfg = load_cfg(args.config, config_opts(args), freeze=True)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    tracker = load_tracker(cfg, args.snapshot, args.device)
+    for device in args.device.split(","):  # a wrong snapshot or device is named before the benchmark is read
+        backend_for(cfg).check(args.snapshot, device)
     dataset = DatasetFactory.create_dataset(
             args.dataset, resolve_dataset_root(args.dataset, args.dataset_root), load_img=False)
     videos = [v for v in dataset if not args.video or v.name == args.video]
     if not videos:
         raise UsageError(f"video {args.video!r} is not in {args.dataset}")
-    kind = results.result_kind(args.dataset)
-    _claim_folder(args, cfg, tracker, dataset, kind, name)
-    if args.vis:
-        tracker = ShownTracker(tracker)
-    total_lost = 0
-    for idx, video in enumerate(videos, 1):
-        if results.is_finished(args.results_dir, args.dataset, name, video.name, kind, num_frames=len(video)):
-            line = f"({idx:3d}) Video: {video.name:12s} already done, skipped"
-            if kind == "vot":  # its failures still count in the total
-                lost = _lost_in(results.result_path(args.results_dir, args.dataset, name, video.name, kind))
-                line += f" Lost: {lost:d}"
-                total_lost += lost
-            tqdm.write(line)
-            continue
-        with tqdm(total=len(video), desc=f"{idx}/{len(videos)} {video.name}", leave=False,
-                  disable=args.no_progress) as bar:
-            res = protocols.run_protocol(tracker, video, kind, progress=bar.update)
-        results.write_video_result(args.results_dir, args.dataset, name, video.name, res.boxes,
-                                   scores=res.scores, times=res.times, kind=kind)
-        toc = max(sum(res.times), 1e-9)
-        line = f"({idx:3d}) Video: {video.name:12s} Time: {toc:5.1f}s Speed: {len(video) / toc:3.1f}fps"
-        if kind == "vot":
-            line += f" Lost: {res.lost:d}"
-            total_lost += res.lost
-        tqdm.write(line)
-    if kind == "vot":
-        print(f"{name} total lost: {total_lost:d}")
-    return 0
+    return run(args, cfg, name, dataset, videos, results.result_kind(args.dataset),
+               wrap=ShownTracker if args.vis else None)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

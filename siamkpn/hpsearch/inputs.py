@@ -22,6 +22,7 @@ import optuna
 from siamkpn.hpsearch.storage import retry_storage
 from siamkpn.models.backends import backend_holding
 from siamkpn.tracker.provenance import model_settings
+from siamkpn.utils.claims import record_lock
 from siamkpn.utils.provenance import provenance_differences
 from siamkpn.utils.result_record import ResultRecord
 from toolkit.errors import BadInput
@@ -146,5 +147,6 @@ _FOLDER_RECORD = ResultRecord(RECORD_NAME, InputsError, "use a new --results-dir
 def check_result_folder(folder: str, record: Mapping[str, Any], result_files: Iterable[str]) -> None:
     """Before tracking into `folder`: refuse results of other inputs (or of unknown ones); record `record`."""
     current = _comparable(record)
-    _FOLDER_RECORD.claim(folder, record, result_files,
-                         lambda recorded: provenance_differences(_comparable(recorded), current))
+    with record_lock(folder, purpose="siamkpn-hp-search"):  # the check-then-write, one process at a time
+        _FOLDER_RECORD.claim(folder, record, result_files,
+                             lambda recorded: provenance_differences(_comparable(recorded), current))

@@ -23,6 +23,7 @@ import json
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from siamkpn.models.backends import backend_for
+from siamkpn.utils.claims import record_lock
 from siamkpn.utils.provenance import provenance_differences
 from siamkpn.utils.result_record import ResultRecord
 from toolkit.errors import BadInput
@@ -98,10 +99,14 @@ def prepare_result_folder(folder: str, current: Dict[str, Any], result_files: It
     ``result_files`` are every result file the benchmark's videos may have there. A matching record lets the
     run resume (the record is left as it is); a folder without a record but with results is refused. With
     ``overwrite`` the old record and result files are removed first, so an interrupted overwrite never
-    leaves old results under the new record.
+    leaves old results under the new record. All of it happens under the folder's record lock
+    (``siamkpn.utils.claims.record_lock``): of two runs with different inputs started together, one writes the
+    record and the other is refused.
     """
     result_files = [str(p) for p in result_files]
-    if overwrite:
-        _RECORD.reset(folder, result_files)
-    _RECORD.claim(folder, {"provenance": current, "written_by": dict(written_by)}, result_files,
-                  lambda record: provenance_differences(record["provenance"], current), _snapshot_moved(written_by))
+    with record_lock(folder, purpose=str(written_by.get("tool", "siamkpn-test"))):  # one check-then-write at a time
+        if overwrite:
+            _RECORD.reset(folder, result_files)
+        _RECORD.claim(folder, {"provenance": current, "written_by": dict(written_by)}, result_files,
+                      lambda record: provenance_differences(record["provenance"], current),
+                      _snapshot_moved(written_by))

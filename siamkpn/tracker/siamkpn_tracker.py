@@ -1,9 +1,11 @@
 """SiamKPN tracker: crop, model, then the keypoint decision (top-k heat-map peaks, scale/aspect
 penalty, cosine window, smoothed size update), as the published SiamKPN test code computes it.
 
-`SiamKPNTracker` tracks one target. `BatchSiamKPNTracker` tracks K lanes in lockstep (one per
-hyper-parameter setting: PENALTY_K, WINDOW_INFLUENCE, LR) with one batched forward pass per frame;
-both share every step below, so a single lane reproduces the single tracker exactly.
+`SiamKPNTracker` tracks one target. `BatchSiamKPNTracker` tracks K lanes in lockstep with one batched
+forward pass per step: lanes with their own hyper-parameters (PENALTY_K, WINDOW_INFLUENCE, LR) on one image
+(the search: `init_lanes` / `track_lanes`), or lanes with their own images (K videos at once, each lane its own
+template: `init_lanes_images` / `track_lanes_images`, built by `build_video_batch_tracker`). Both share every
+step below, so a single lane reproduces the single tracker exactly.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import torch
 from siamkpn.tracker.subwindow import check_image, get_subwindow
 from toolkit.errors import BadValue
 
-__all__ = ["SiamKPNTracker", "BatchSiamKPNTracker", "TrackState", "LaneParams"]
+__all__ = ["SiamKPNTracker", "BatchSiamKPNTracker", "TrackState", "LaneParams", "video_batch_tracker"]
 
 Box = Sequence[float]
 
@@ -79,6 +81,19 @@ def _concat_templates(templates: Sequence[Any]) -> Any:
     if isinstance(first, Mapping):
         return {k: _concat_templates([t[k] for t in templates]) for k in first}
     raise TypeError(f"cannot batch template features of type {type(first).__name__}")
+
+
+def _template_of(template: Any, i: int) -> Any:
+    """Batch entry `i` of template features (the inverse of `_concat_templates`), kept as a batch of one."""
+    if isinstance(template, torch.Tensor):
+        return template[i:i + 1]
+    if template is None:
+        return None
+    if isinstance(template, (list, tuple)):
+        return type(template)(_template_of(t, i) for t in template)
+    if isinstance(template, Mapping):
+        return {k: _template_of(t, i) for k, t in template.items()}
+    raise TypeError(f"cannot split template features of type {type(template).__name__}")
 
 
 class _KeypointTrackerBase:
@@ -249,7 +264,9 @@ class SiamKPNTracker(_KeypointTrackerBase):
 class BatchSiamKPNTracker(_KeypointTrackerBase):
     """K SiamKPN trackers (lanes 0..K-1, one per config) sharing one model and one forward pass.
 
-    The configs may differ only in TRACK.PENALTY_K, TRACK.WINDOW_INFLUENCE and TRACK.LR.
+    The configs may differ only in TRACK.PENALTY_K, TRACK.WINDOW_INFLUENCE and TRACK.LR. Lanes share one image
+    (`init_lanes` / `track_lanes`: the search) or each have their own (`init_lanes_images` / `track_lanes_images`:
+    K videos at once). With the ONNX backend a batch runs sample by sample (the exported graphs have batch 1).
     """
 
     _SHARED_KEYS = ("EXEMPLAR_SIZE", "INSTANCE_SIZE", "BASE_SIZE", "CONTEXT_AMOUNT", "TH", "OFFSETS", "FAST")
@@ -306,6 +323,35 @@ class BatchSiamKPNTracker(_KeypointTrackerBase):
         return {lane: self._decide(self.states[lane], self.params[lane], outputs, i, scales[i], img.shape)
                 for i, lane in enumerate(lanes)}
 
+    def init_lanes_images(self, lanes: Mapping[int, Tuple[np.ndarray, Box]]) -> None:
+        """(Re-)initialise each lane on its own image and box ({lane: (img, [x, y, w, h])}), one template pass."""
+        if not lanes:
+            return
+        states, crops = {}, []
+        for lane, (img, box) in lanes.items():
+            self._check_lane(lane)
+            states[lane], crop = self._new_state(img, box)
+            crops.append(crop)
+        template = self._template(crops)
+        for i, (lane, state) in enumerate(states.items()):
+            state.template = template if len(crops) == 1 else _template_of(template, i)
+            self.states[lane] = state
+
+    def track_lanes_images(self, images: Mapping[int, np.ndarray]) -> Dict[int, Dict[str, Any]]:
+        """Track each lane on its own image ({lane: img}) with one forward pass: {lane: {'bbox', 'best_score'}}."""
+        lanes = list(images)
+        if not lanes:
+            return {}
+        for lane in lanes:
+            self._check_lane(lane)
+            if lane not in self.states:
+                raise RuntimeError(f"lane {lane} tracked before init_lanes_images()")
+            check_image(images[lane])
+        crops, scales = zip(*(self._search_crop(images[lane], self.states[lane]) for lane in lanes))
+        outputs = self._forward(self._batched_template(lanes), crops)
+        return {lane: self._decide(self.states[lane], self.params[lane], outputs, i, scales[i], images[lane].shape)
+                for i, lane in enumerate(lanes)}
+
     def _batched_template(self, lanes: List[int]) -> Any:
         """Template features of `lanes` stacked in order, cached while the lanes and templates stay the same."""
         templates = [self.states[lane].template for lane in lanes]
@@ -314,3 +360,10 @@ class BatchSiamKPNTracker(_KeypointTrackerBase):
             stacked = _concat_templates(templates)
             self._stacked = (tuple(lanes), tuple(templates), stacked)
         return stacked
+
+
+def video_batch_tracker(model: torch.nn.Module, cfg, k: int) -> BatchSiamKPNTracker:
+    """K lanes of one config over one model, each lane its own video (``toolkit.lanes.run_videos``)."""
+    if k < 1:
+        raise BadValue(f"a batch needs at least one lane, got {k}")
+    return BatchSiamKPNTracker(model, [cfg] * k)

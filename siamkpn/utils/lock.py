@@ -193,7 +193,13 @@ class FileLock:
         except FileExistsError:
             return False
         self._fd, self._record, self._owner_pid = fd, record, os.getpid()
-        self._write(record)
+        try:
+            self._write(record)
+        except BaseException:  # e.g. a full disk: leave no empty lock file that others would wait on
+            os.close(fd)
+            self._fd, self._record = None, None
+            os.unlink(self.path)
+            raise
         return True
 
     def _remove_stale(self, judged: Optional[Holder], key) -> None:

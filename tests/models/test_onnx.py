@@ -145,6 +145,14 @@ def test_onnx_backend_batches_sample_by_sample_like_pytorch(exported):
     batch.init_lanes(video.frames[0], {0: [x1, y1, x2 - x1, y2 - y1], 1: [x1 + 4, y1, x2 - x1, y2 - y1]})
     lanes = batch.track_lanes(video.frames[1], [0, 1])
     assert all(np.isfinite(lanes[k]["bbox"]).all() for k in (0, 1))
+    # lanes on their own videos (siamkpn-test --batch): sample by sample, so exactly the single tracker's boxes
+    box = [x1, y1, x2 - x1, y2 - y1]
+    batch.init_lanes_images({0: (video.frames[0], box), 1: (video.frames[1], box)})
+    singles = [SiamKPNTracker(onnx, cfg), SiamKPNTracker(onnx, cfg)]
+    singles[0].init(video.frames[0], box)
+    singles[1].init(video.frames[1], box)
+    out = batch.track_lanes_images({0: video.frames[1], 1: video.frames[2]})
+    assert out == {0: singles[0].track(video.frames[1]), 1: singles[1].track(video.frames[2])}
 
 
 def test_int8_graph_runs_through_the_tracker(exported):

@@ -1,4 +1,5 @@
-"""BatchSiamKPNTracker: K hyper-parameter lanes in one forward pass behave as K separate trackers."""
+"""BatchSiamKPNTracker: K hyper-parameter lanes in one forward pass behave as K separate trackers, and K lanes
+with their own videos (``build_video_batch_tracker`` + ``toolkit.lanes.run_videos``) as K separate runs."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import tiny_cfg
-from siamkpn.tracker import BatchSiamKPNTracker, SiamKPNTracker
-from toolkit.protocols import run_ope, run_ope_batch, run_vot_reset, run_vot_reset_batch
+from helpers import tiny_cfg, torch_threads
+from siamkpn.tracker import BatchSiamKPNTracker, SiamKPNTracker, build_video_batch_tracker
+from toolkit.errors import BadValue
+from toolkit.lanes import run_videos
+from toolkit.protocols import run_ope, run_ope_batch, run_protocol, run_vot_reset, run_vot_reset_batch
 
 LANE_PARAMS = [(0.04, 0.44, 0.4), (0.3, 0.1, 0.9), (0.0, 0.8, 0.05)]
 
@@ -35,9 +38,9 @@ class PoolModel(torch.nn.Module):
 class SquareVideo:
     """A bright square drifting over noise, jumping across the frame at frame 5; VOT-style 8-value ground truth."""
 
-    def __init__(self, frames=14, seed=0):
+    def __init__(self, frames=14, seed=0, name="square"):
         rng = np.random.default_rng(seed)
-        self.frames, self.gt_traj = [], []
+        self.name, self.frames, self.gt_traj = name, [], []
         for i in range(frames):
             img = rng.integers(0, 120, (120, 160, 3), dtype=np.uint8)
             x, y = (40 + 3 * i, 30 + 2 * i) if i < 5 else (126 - i, 90 - i)
@@ -137,3 +140,94 @@ def test_fast_mode_bfloat16_tracks_close_to_exact_mode():
     fast = run_ope(SiamKPNTracker(fast_model, cfg), SquareVideo(frames=4))
     assert all(np.isfinite(box).all() and len(box) == 4 for box in fast.boxes)
     assert np.abs(np.array(fast.boxes) - np.array(exact.boxes)).max() < 8.0
+
+
+def _video_set(lengths):
+    return [SquareVideo(frames=n, seed=i, name=f"v{i}") for i, n in enumerate(lengths)]
+
+
+@pytest.mark.parametrize("kind", ["ope", "vot", "longterm"])
+def test_video_lanes_equal_separate_runs_exactly(kind):
+    """A batch-invariant model: 3 lanes over 5 videos (lanes pulling the next ones) give run_protocol's lines."""
+    cfg = tiny_cfg(stack=1)
+    videos = _video_set([6, 9, 4, 7, 5])
+    model = PoolModel()
+    out = list(run_videos(build_video_batch_tracker(model, cfg, 3), videos, kind, 3))
+    assert sorted(v.name for v, _ in out) == [v.name for v in videos]
+    for video, result in out:
+        single = run_protocol(SiamKPNTracker(PoolModel(), cfg), video, kind)
+        assert (result.boxes, result.scores, result.lost) == (single.boxes, single.scores, single.lost)
+    if kind == "vot":
+        assert sum(r.lost for _, r in out) > 0  # failures and re-initialisations happen
+    assert max(model.batch_sizes) == 3 and len(model.batch_sizes) < sum(len(v) for v in videos) // 2
+
+
+def test_video_lanes_init_and_track_per_image():
+    cfg = tiny_cfg(stack=1)
+    a, b = SquareVideo(frames=3, seed=0), SquareVideo(frames=3, seed=1)
+    batch = build_video_batch_tracker(PoolModel(), cfg, 2)
+    singles = [SiamKPNTracker(PoolModel(), cfg), SiamKPNTracker(PoolModel(), cfg)]
+    boxes = [[40.0, 30.0, 30.0, 24.0], [44.0, 32.0, 28.0, 22.0]]
+    batch.init_lanes_images({1: (b.frames[0], boxes[1]), 0: (a.frames[0], boxes[0])})
+    for single, video, box in zip(singles, (a, b), boxes):
+        single.init(video.frames[0], box)
+    out = batch.track_lanes_images({0: a.frames[1], 1: b.frames[1]})
+    assert out == {0: singles[0].track(a.frames[1]), 1: singles[1].track(b.frames[1])}
+    assert batch.track_lanes_images({}) == {}
+    with pytest.raises(KeyError, match="lane 2"):
+        batch.track_lanes_images({2: a.frames[2]})
+    with pytest.raises(RuntimeError, match="lane 0 tracked before init_lanes_images"):
+        build_video_batch_tracker(PoolModel(), cfg, 1).track_lanes_images({0: a.frames[1]})
+    with pytest.raises(BadValue, match="at least one lane"):
+        build_video_batch_tracker(PoolModel(), cfg, 0)
+
+
+class ClipVideo:
+    """Frames [start, stop) of the reference fixture's Synth1 sequence, with its VOT ground truth."""
+
+    def __init__(self, seq, start, stop):
+        import cv2
+
+        self.name = f"Synth1_{start}_{stop}"
+        files = sorted((seq / "img").glob("*.png"))[start:stop]
+        self.frames = [cv2.imread(str(p)) for p in files]
+        lines = (seq / "groundtruth.txt").read_text().split()[start:stop]
+        self.gt_traj = [[float(v) for v in line.split(",")] for line in lines]
+
+    def __len__(self):
+        return len(self.frames)
+
+    def load_frame(self, idx):
+        return self.frames[idx]
+
+
+@pytest.mark.slow
+def test_trained_network_video_lanes_match_one_lane():
+    """The reference fixture's trained network on 5 clips of its sequence: one lane is byte-identical to
+    run_protocol; 3 lanes (pulling the next clips) stay within 1e-2 px, with the same VOT markers."""
+    from conftest import FIXTURES, require
+    from siamkpn.config import load_cfg
+    from siamkpn.models.checkpoint import load_checkpoint
+    from siamkpn.models.model_builder import ModelBuilder
+
+    folder = require(FIXTURES / "reference" / "fixture_r18_l23_stack3")
+    cfg = load_cfg(str(folder / "config.yaml"))
+    model = ModelBuilder(cfg).eval()
+    load_checkpoint(model, str(folder / "weights_fp16.pth"), strict=True)
+    videos = [ClipVideo(folder / "seqs" / "Synth1", a, b) for a, b in ((0, 25), (5, 25), (11, 25), (12, 20), (6, 19))]
+    with torch_threads(1):
+        singles = {v.name: run_protocol(SiamKPNTracker(model, cfg), v, "vot") for v in videos}
+        one = dict((v.name, r) for v, r in run_videos(build_video_batch_tracker(model, cfg, 1), videos[:2], "vot", 1))
+        three = list(run_videos(build_video_batch_tracker(model, cfg, 3), videos, "vot", 3))
+    assert singles[videos[0].name].lost == 3  # the fixture's published run: failures and re-initialisations
+    assert {name: r.boxes for name, r in one.items()} == {v.name: singles[v.name].boxes for v in videos[:2]}
+    assert sorted(v.name for v, _ in three) == sorted(singles)
+    counts = []
+    for video, result in three:
+        expected = singles[video.name].boxes
+        assert [b if isinstance(b, int) else None for b in result.boxes] == \
+            [b if isinstance(b, int) else None for b in expected]  # the marker lines, at the same frames
+        tracked = [(b, e) for b, e in zip(result.boxes, expected) if not isinstance(b, int)]
+        counts.append(len(tracked))
+        np.testing.assert_allclose([b for b, _ in tracked], [e for _, e in tracked], rtol=0, atol=1e-2)
+    assert sum(counts) >= 30  # tracked boxes compared, not only markers

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
-from helpers import tiny_cfg
+from helpers import race, tiny_cfg
 from siamkpn.tracker.provenance import (
     RECORD_NAME,
     ResultFolderError,
@@ -99,3 +100,39 @@ def test_unreadable_record_is_an_error_naming_it(tmp_path, text):
     with pytest.raises(ResultFolderError, match=RECORD_NAME) as err:
         read_record(str(tmp_path))
     assert isinstance(err.value, BadInput)
+
+
+def _prepare(folder, lr, barrier, queue):
+    barrier.wait()
+    try:
+        prepare_result_folder(folder, {"config": {"TRACK.LR": lr}}, [], False, {"tool": f"lr {lr}"})
+        queue.put((lr, "ok"))
+    except ResultFolderError as err:
+        queue.put((lr, f"ResultFolderError: {err}"))
+    except BaseException as err:  # reported to the test rather than lost in the child
+        queue.put((lr, f"{type(err).__name__}: {err}"))
+
+
+def _race(folder, lrs):
+    return race(_prepare, lrs, str(folder))
+
+
+def test_runs_with_different_inputs_started_together_never_both_write_one_folder(tmp_path):
+    """The record's check and write happen under the folder's lock: one run records, the other is refused."""
+    for attempt in range(20):
+        folder = tmp_path / f"try{attempt}"
+        folder.mkdir()
+        outcomes = _race(folder, [0.4, 0.9])
+        winners = [lr for lr, outcome in outcomes if outcome == "ok"]
+        assert len(winners) == 1, outcomes
+        (loser,) = [outcome for lr, outcome in outcomes if lr not in winners]
+        assert loser.startswith("ResultFolderError: ") and "holds results of other inputs" in loser
+        assert json.loads((folder / RECORD_NAME).read_text())["provenance"] == {"config": {"TRACK.LR": winners[0]}}
+        assert os.listdir(folder) == [RECORD_NAME]  # no lock file or temporary file left
+
+
+def test_runs_with_the_same_inputs_started_together_both_go_on(tmp_path):
+    for attempt in range(3):
+        folder = tmp_path / f"try{attempt}"
+        assert _race(folder, [0.4, 0.4]) == [(0.4, "ok"), (0.4, "ok")]
+        assert os.listdir(folder) == [RECORD_NAME]
