@@ -15,6 +15,11 @@ Each row gets --threads T/W (T: --threads, default every core; on CUDA the flag 
 columns check each row's result files against the sequential row's: VOT markers (1/2/0) and the largest box
 difference (--batch: within 1e-2 px; --workers alone: byte-identical when each process has the same threads).
 
+Before the rows, each model's ceiling on this machine: the tracker's frames/s in memory (no disk, no process
+start) one frame at a time with T threads, and K lanes per call with T/W threads; W times the second over the first
+is the most `--workers W --batch K` can gain if W processes scaled perfectly over the cores. Where it is far below
+a target, the processor (the convolutions are compute-bound), not the scheduling, sets the limit.
+
 Models: the quick-start config (experiments/siamkpn_quickstart/config.yaml) with --snapshot or seeded random
 weights, and the published R50 3-stage config (experiments/siamkpn_r50_stack3_difstd/config.yaml) with random
 weights on fewer, shorter videos. GPU rows: benchmarks/gpu_check.sh.
@@ -122,6 +127,46 @@ def random_snapshot(config: str, path: Path) -> Path:
     return path
 
 
+def _frames_per_second(track, img, calls: int) -> float:
+    track(img)  # warm-up: first-call allocations
+    tic = time.perf_counter()
+    for _ in range(calls):
+        track(img)
+    return calls / (time.perf_counter() - tic)
+
+
+def ceiling(config: str, snapshot: Path, threads: int, workers: int, k: int, device: str, frames: int = 24) -> tuple:
+    """(frames/s one at a time with `threads` threads, frames/s of K lanes with threads/workers threads, the
+    ceiling ratio) of the tracker in memory on one synthetic frame (see the module docstring)."""
+    import torch
+
+    from siamkpn import load_tracker
+    from siamkpn.config import load_cfg
+    from siamkpn.tracker import build_video_batch_tracker
+
+    cfg = load_cfg(str(REPO / config))
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    box = [140.0, 100.0, 40.0, 30.0]
+    before = torch.get_num_threads()
+    try:
+        if not device.startswith("cuda"):
+            torch.set_num_threads(threads)
+        tracker = load_tracker(cfg, snapshot, device)
+        tracker.init(img, box)
+        single = _frames_per_second(tracker.track, img, frames)
+        if not device.startswith("cuda"):
+            torch.set_num_threads(max(1, threads // workers))
+        lanes = build_video_batch_tracker(tracker.model, cfg, k)
+        lanes.init_lanes_images({lane: (img, box) for lane in range(k)})
+        batched = k * _frames_per_second(lambda im: lanes.track_lanes_images({lane: im for lane in range(k)}), img,
+                                         max(2, frames // k))
+    finally:
+        torch.set_num_threads(before)
+    workers_here = 1 if device.startswith("cuda") else workers  # GPU: the workers share one device
+    return single, batched, workers_here * batched / single
+
+
 def run_row(row: Row, config: str, snapshot: Path, dataset: str, dataset_root: Path, results: Path,
             device: str) -> None:
     """Run siamkpn-test for `row` (wall time around the whole process) and read back its result lines."""
@@ -195,6 +240,8 @@ def bench_config(label: str, config: str, snapshot: Optional[str], runs: List[tu
     root = make_benchmark(work / "data", dataset, videos, frames, size)
     snap = Path(snapshot) if snapshot else random_snapshot(config, work / f"{label}_random.pth")
     rows = [Row(w, k, None if device.startswith("cuda") else max(1, threads // w)) for w, k in runs]
+    top_w, top_k = max(runs, key=lambda r: (r[0] * r[1], r))
+    one, many, bound = ceiling(config, snap, threads, top_w, top_k, device)
     for i, row in enumerate(rows):
         run_row(row, config, snap, dataset, root, work / f"results_{i}", device)
     seq = rows[0]
@@ -203,6 +250,9 @@ def bench_config(label: str, config: str, snapshot: Optional[str], runs: List[tu
     weights = "given snapshot" if snapshot else "random weights"
     print(f"\n{label}: {config} ({weights}), {dataset}-style synthetic set: {videos} videos x {frames} frames "
           f"({size}), {calls} tracker calls of {total} frames, device {device}")
+    print(f"ceiling in memory: {one:.1f} frames/s one at a time ({threads} threads), {many:.1f} with {top_k} lanes "
+          f"per call ({max(1, threads // top_w)} thread(s)): --workers {top_w} --batch {top_k} can give at most "
+          f"{bound:.2f}x")
     print(f"{'run':<24} {'threads':>7} {'wall s':>8} {'frames/s':>9} {'calls/s':>8} {'x seq':>6} {'busy f/s':>9}"
           "  results vs seq")
     for row in rows:
@@ -214,6 +264,7 @@ def bench_config(label: str, config: str, snapshot: Optional[str], runs: List[tu
         print(f"{row.name:<24} {row.threads or '-':>7} {row.wall:8.1f} {total / row.wall:9.1f} "
               f"{calls / row.wall:8.1f} {ratio:5.2f}x {busy_rate(row):9.1f}  {check}")
     if result_lines:  # one line per row for benchmarks/gpu_check.sh
+        print(f"RESULT {label} ceiling: {one:.1f} -> {many:.1f} frames/s in memory, at most {bound:.2f}x")
         for row in rows:
             text = row.status if row.status != "ok" else (
                 f"{total / row.wall:.1f} frames/s in {row.wall:.1f} s wall ({seq.wall / row.wall:.2f}x sequential), "

@@ -106,9 +106,13 @@ def test_the_backend_follows_the_snapshot_and_a_config_that_names_one_must_agree
 
 
 def test_import_siamkpn_stays_torch_free():
-    code = "import sys, siamkpn\nprint('torch' in sys.modules)\n"
+    """`import siamkpn` and what a `siamkpn-test --workers N` parent on CPU imports (it claims, hands out, checks
+    the folder's record and prints; workers track) load no torch: the parent starts no 2-second import."""
+    code = ("import sys, siamkpn\nprint('torch' in sys.modules)\n"
+            "import siamkpn.tracker, siamkpn.tracker.provenance, siamkpn.testing.runner, siamkpn.utils.claims\n"
+            "print('torch' in sys.modules)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and run.stdout.split() == ["False"], run
+    assert run.returncode == 0 and run.stdout.split() == ["False", "False"], run
 
 
 def test_the_readme_example_runs(tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from helpers import tiny_cfg
 def _load(name):
     spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -81,3 +83,17 @@ def test_fast_mode_accuracy_jackknife_matches_the_standard_error_for_a_mean():
     assert jack == pytest.approx(bench.paired_error(per_video, dict.fromkeys(per_video, 0.0)))
     assert bench.jackknife_error(lambda subset: 1.0, videos) == 0.0
     assert bench.jackknife_error(lambda subset: 1.0, ["a"]) != bench.jackknife_error(lambda subset: 1.0, ["a"])
+
+
+def test_test_throughput_prints_the_ceiling_and_checks_each_row(tmp_path, capsys):
+    """benchmarks/test_throughput.py on a 2-video set: the ceiling line and a row per run, each row's results
+    checked against the sequential row's (identical markers; --batch within rounding)."""
+    bench = _load("test_throughput")
+    assert bench.main(["--configs", "quickstart", "--runs", "2x2", "--videos", "2", "--frames", "6", "--size",
+                       "96x72", "--work", str(tmp_path), "--result-lines"]) == 0
+    out = capsys.readouterr().out
+    ceiling = re.search(r"RESULT quickstart ceiling: ([\d.]+) -> ([\d.]+) frames/s in memory, at most ([\d.]+)x", out)
+    assert ceiling and all(float(v) > 0 for v in ceiling.groups()), out
+    rows = dict(re.findall(r"RESULT quickstart (\dx\d): (.*)", out))
+    assert rows.keys() == {"1x1", "2x2"} and rows["1x1"].endswith("reference"), out
+    assert re.search(r"(identical|same markers, max [\d.e+-]+ px)$", rows["2x2"]), out

@@ -4,7 +4,9 @@ Every invocation on one result folder runs a :class:`Dispatcher` over the same v
 only once this process holds its claim (``siamkpn.utils.claims.VideoClaims``) and its result files are not
 complete (the process that tracked it may have released it a moment ago). A video held by another live process
 gets one line; once nothing else is claimable, the videos still held are polled until they are finished (by their
-holder) or claimable (a claim gone stale: its holder died), which are then tracked here.
+holder) or claimable (a claim gone stale: its holder died), which are then tracked here. Right before a tracked
+video's files are written, :meth:`Dispatcher.may_write` checks that the claim is still this process's: a process
+stalled past the claims' ``stale_after`` (a suspended machine) has lost the video to another, which writes it.
 """
 from __future__ import annotations
 
@@ -102,6 +104,23 @@ class Dispatcher:
         self._last_announce = now
         names: List[str] = [f"{name} ({_who(self.claims.holder(name))})" for name in self.held]
         self.say(f"waiting for {len(names)} video(s) held elsewhere: {', '.join(names)}")
+
+    def may_write(self, video: Any) -> bool:
+        """True while this process still holds `video`'s claim (its result files may be written now); False, with a
+        line, when another process took the claim over: the video is then waited for like any held elsewhere."""
+        from siamkpn.utils.lock import LockLost
+
+        try:
+            self.claims.check(video.name)
+            return True
+        except LockLost:
+            self.claims.release(video.name)  # never removes the successor's claim
+            number = self.number[video.name]
+            self.held[video.name] = (number, video)
+            self.say(f"({number:3d}) Video: {video.name:12s} taken over by "
+                     f"{_who(self.claims.holder(video.name))} while tracked here (this run was silent for longer "
+                     "than the claims allow): not written here, left to that process")
+            return False
 
     def done(self, video: Any) -> None:
         """`video`'s result files are written: give its claim up."""

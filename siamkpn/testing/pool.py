@@ -63,6 +63,10 @@ class WorkerPool:
             self.current[wid].add(video)
         self.tasks[wid].put(video)
 
+    def answer(self, wid: int, allowed: bool) -> None:
+        """Answer worker `wid`'s write? (may it write the video it tracked)."""
+        self.tasks[wid].put(allowed)
+
     def failed(self, wid: int, text: str, code: int) -> Exception:
         """The error to end the run with for worker `wid`'s error message."""
         cls = WorkerBadInput if code == 2 else WorkerFailed

@@ -132,7 +132,7 @@ def _here(args, cfg, spec: RunSpec, device: str, out: _Output, dataset, folder: 
             dispatcher.done(video)
             out.tracked(dispatcher.number[video.name], video, sum(res.times), res.lost)
 
-        track_videos(tracker, cfg, spec, dispatcher.take, lambda video, n: out.frames(n), done)
+        track_videos(tracker, cfg, spec, dispatcher.take, lambda video, n: out.frames(n), done, dispatcher.may_write)
 
 
 def _pool(args, cfg, spec: RunSpec, devices: List[str], out: _Output, dataset, folder: str) -> None:
@@ -161,6 +161,11 @@ def _pool(args, cfg, spec: RunSpec, devices: List[str], out: _Output, dataset, f
                     wants[msg[1]] = msg[2]
                 elif kind == "frames":
                     out.frames(msg[2])
+                elif kind == "write?":
+                    allowed = dispatcher.may_write(by_name[msg[2]])
+                    if not allowed:
+                        pool.current[msg[1]].discard(msg[2])
+                    pool.answer(msg[1], allowed)
                 elif kind == "done":
                     video = by_name[msg[2]]
                     pool.current[msg[1]].discard(video.name)

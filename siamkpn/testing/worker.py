@@ -49,9 +49,11 @@ def _results(tracker: Any, videos: Iterable[Any], kind: str, batch: Any, k: int,
 
 def track_videos(tracker: Any, cfg: Any, spec: RunSpec, next_video: Callable[[bool], Optional[Any]],
                  on_frames: Callable[[Any, int], None],
-                 on_done: Callable[[Any, protocols.ProtocolResult], None]) -> None:
+                 on_done: Callable[[Any, protocols.ProtocolResult], None],
+                 may_write: Callable[[Any], bool] = lambda video: True) -> None:
     """Track what ``next_video(wait)`` hands out until it returns None with ``wait`` set, ``spec.batch`` videos
-    at a time, writing each video's result files before ``on_done(video, result)``.
+    at a time, writing each video's result files before ``on_done(video, result)``; a video for which
+    ``may_write(video)`` (asked once it is tracked) is False is neither written nor reported done.
 
     Lanes pull lazily (``next_video(False)``: None when nothing is claimable right now); when the stream runs dry,
     the lanes finish and ``next_video(True)`` waits for videos held elsewhere.
@@ -67,6 +69,8 @@ def track_videos(tracker: Any, cfg: Any, spec: RunSpec, next_video: Callable[[bo
             return
         stream = itertools.chain([first], iter(lambda: next_video(False), None))
         for video, res in _results(tracker, stream, spec.kind, batch, spec.batch, on_frames):
+            if not may_write(video):
+                continue
             results.write_video_result(spec.results_dir, spec.dataset, spec.name, video.name, res.boxes,
                                        scores=res.scores, times=res.times, kind=spec.kind)
             on_done(video, res)
@@ -97,8 +101,9 @@ def _check_parent() -> None:
         raise SystemExit(1)
 
 
-def _receive(tasks: Any) -> Optional[str]:
-    """The parent's answer (a video name or None), looking every second whether the parent still lives."""
+def _receive(tasks: Any) -> Any:
+    """The parent's answer (a video name or None; True / False to write?), looking every second whether the
+    parent still lives."""
     while True:
         try:
             return tasks.get(timeout=1.0)
@@ -107,7 +112,7 @@ def _receive(tasks: Any) -> Optional[str]:
 
 
 def worker_main(wid: int, spec: RunSpec, device: str, tasks: Any, messages: Any) -> None:
-    """A worker process: see the module docstring. Messages: ready, want, frames, done, warn, error, bye."""
+    """A worker process: see the module docstring. Messages: ready, want, frames, write?, done, warn, error, bye."""
     from siamkpn.cli.common import exit_code_for, one_line
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
@@ -138,11 +143,16 @@ def worker_main(wid: int, spec: RunSpec, device: str, tasks: Any, messages: Any)
             name = _receive(tasks)
             return None if name is None else videos[name]
 
+        def may_write(video: Any) -> bool:  # the parent holds the claims
+            frames.flush()
+            messages.put(("write?", wid, video.name))
+            return bool(_receive(tasks))
+
         def done(video: Any, res: protocols.ProtocolResult) -> None:
             frames.flush()
             messages.put(("done", wid, video.name, sum(res.times), len(res.boxes), res.lost))
 
-        track_videos(tracker, cfg, spec, next_video, frames.add, done)
+        track_videos(tracker, cfg, spec, next_video, frames.add, done, may_write)
         messages.put(("bye", wid))
     except KeyboardInterrupt:
         pass  # Ctrl-C reaches the whole process group: the parent reports it

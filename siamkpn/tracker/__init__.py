@@ -1,23 +1,21 @@
 """Trackers, by cfg.TRACK.TYPE: `build_tracker(model, cfg)` (from a snapshot: `siamkpn.load_tracker`), and
-`build_video_batch_tracker(model, cfg, k)`: K videos at once on the same model object (``toolkit.lanes``)."""
+`build_video_batch_tracker(model, cfg, k)`: K videos at once on the same model object (``toolkit.lanes``).
+
+The names are imported on first use (``siamkpn.tracker.builders``), so the torch-free modules of this package
+(``provenance``: a result folder's record) do not load torch: a ``siamkpn-test --workers N`` parent on CPU never
+imports it.
+"""
 from __future__ import annotations
 
-from siamkpn.tracker.siamkpn_tracker import BatchSiamKPNTracker, SiamKPNTracker, video_batch_tracker
-from siamkpn.utils.registry import Registry
+from typing import Any
 
 __all__ = ["TRACKERS", "VIDEO_BATCH_TRACKERS", "build_tracker", "build_video_batch_tracker", "SiamKPNTracker",
            "BatchSiamKPNTracker"]
 
-TRACKERS = Registry("tracker", {"SiamKPNTracker": SiamKPNTracker})
-VIDEO_BATCH_TRACKERS = Registry("batched-video tracker", {"SiamKPNTracker": video_batch_tracker})
 
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from siamkpn.tracker import builders
 
-def build_tracker(model, cfg) -> SiamKPNTracker:
-    """The tracker named by cfg.TRACK.TYPE around `model` (KeyError listing the valid names if unknown)."""
-    return TRACKERS.build(cfg.TRACK.TYPE, model, cfg)
-
-
-def build_video_batch_tracker(model, cfg, k: int) -> BatchSiamKPNTracker:
-    """K lanes of cfg.TRACK.TYPE's tracker around `model` (e.g. ``load_tracker(...).model``: loaded once), each
-    lane its own video and template: ``init_lanes_images`` / ``track_lanes_images``."""
-    return VIDEO_BATCH_TRACKERS.build(cfg.TRACK.TYPE, model, cfg, k)
+        return getattr(builders, name)  # the tracker classes are imported there too
+    raise AttributeError(f"module 'siamkpn.tracker' has no attribute {name!r}")

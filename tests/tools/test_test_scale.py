@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers import tiny_cfg
-from tiny_bench import drifting, write_otb_video, write_tiny_snapshot, write_vot
+from tiny_bench import drifting, write_got10k, write_otb_video, write_tiny_snapshot, write_vot, write_vot_lt
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 240
@@ -35,6 +35,9 @@ def bench(tmp_path_factory):
         # fast drift: the tiny model loses the box, so the VOT markers (2, 0, re-init 1) are exercised
         write_vot(tmp / "VOT2018", name, seed, [(4 + 9 * i, 4 + 5 * i) for i in range(5)] if seed else drifting())
     (tmp / "VOT2018" / "list.txt").write_text("".join(f"{n}\n" for n in VOT))
+    for seed, name in enumerate(VOT):  # long-term: the target leaves for a frame in one video
+        write_vot_lt(tmp / "VOT2018-LT", name, seed, drifting(), absent=(3,) if seed == 1 else ())
+        write_got10k(tmp / "GOT-10k", name, seed, drifting() if seed else [(4 + 9 * i, 4 + 5 * i) for i in range(5)])
     return tmp
 
 
@@ -62,9 +65,10 @@ def _tracked(text: str) -> list:
 
 @pytest.fixture(scope="module")
 def sequential(bench):
-    """The sequential --threads 1 run's files, per dataset."""
+    """The sequential --threads 1 run's files, per dataset (one of each protocol: OPE, VOT reset, long-term,
+    GOT-10k)."""
     out = {}
-    for dataset in ("OTB100", "VOT2018"):
+    for dataset in ("OTB100", "VOT2018", "VOT2018-LT", "GOT-10k"):
         run = _run(bench, bench / "seq", dataset, "--threads", "1")
         assert run.returncode == 0, run.stderr
         out[dataset] = (_files(bench / "seq" / dataset / "tiny"), run.stdout)
@@ -159,10 +163,30 @@ def test_a_dying_worker_ends_the_run_with_one_line(bench, tmp_path, how, said):
     assert not [p for p in folder.iterdir() if p.name.startswith(".") or "tmp" in p.name]
 
 
-def test_local_rank_is_one_more_invocation(bench, sequential, tmp_path):
-    env = {**os.environ, "LOCAL_RANK": "1", "WORLD_SIZE": "2"}
-    run = _run(bench, tmp_path, "VOT2018", "--threads", "1", env=env)
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_claim_taken_over_while_tracking_is_not_written_then_tracked_again(bench, sequential, tmp_path, workers):
+    """A run silent past the claims' limit (here: its claim on SeqB replaced by another process, which then died)
+    does not write SeqB; it waits for SeqB like any video held elsewhere, takes the dead holder's claim over and
+    tracks it again."""
+    folder = tmp_path / "OTB100" / "tiny"
+    env = {**os.environ, "SIAMKPN_TEST_CRASH": "steal:SeqB", "SIAMKPN_TEST_FOLDER": str(folder)}
+    run = _run(bench, tmp_path, "OTB100", "--workers", workers, "--threads", "1", env=env,
+               tool="crashing_test_tool.py")
     assert run.returncode == 0, run.stderr
+    assert re.search(r"Video: SeqB\s+taken over by \S+:\d+ while tracked here .* not written here", run.stdout)
+    assert sorted(_tracked(run.stdout)) == sorted(OTB)  # SeqB's Time: line once: when it was written
+    assert _files(folder) == sequential["OTB100"][0]  # no claim left either
+
+
+def test_torchrun_ranks_share_the_videos(bench, sequential, tmp_path):
+    """`torchrun --nproc_per_node=2 tools/test.py ...`: each rank one more invocation (cuda:LOCAL_RANK on GPUs)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           *_cmd(bench, tmp_path, "VOT2018", "--threads", "1")[1:]]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=bench)
+    assert run.returncode == 0, run.stderr
+    assert sorted(_tracked(run.stdout)) == sorted(VOT)  # each video once, over both ranks
+    total = re.search(r"tiny total lost: (\d+)", sequential["VOT2018"][1]).group(1)
+    assert run.stdout.count(f"tiny total lost: {total}\n") == 2  # each rank's total counts every video
     assert _files(tmp_path / "VOT2018" / "tiny") == sequential["VOT2018"][0]
 
 
@@ -180,19 +204,31 @@ def test_worker_devices():
     assert devices.default_threads(None, 1) is None and devices.default_threads(None, 10 ** 6) == 1
 
 
-KINDS = {"OTB100": "ope", "VOT2018": "vot", "VOT2018-LT": "longterm", "GOT-10k-val": "got10k"}
+def _same_up_to_batching(path: str, single: bytes, batched: bytes) -> None:
+    """--batch K files against K = 1: markers and line counts identical, boxes within 1e-2 px, confidences within
+    1e-3; times (GOT-10k, long-term) one per frame (their values are clocks)."""
+    a_lines, b_lines = single.decode().splitlines(), batched.decode().splitlines()
+    assert len(a_lines) == len(b_lines), path
+    if path.endswith("_time.txt"):
+        assert all(float(t) >= 0 for t in b_lines), path
+        return
+    for a, b in zip(a_lines, b_lines, strict=True):
+        if "," in a:
+            assert max(abs(float(x) - float(y)) for x, y in zip(a.split(","), b.split(","), strict=True)) <= 1e-2, path
+        elif path.endswith(".value") and a:
+            assert abs(float(a) - float(b)) <= 1e-3, path
+        else:
+            assert a == b, path  # VOT markers (1 / 2 / 0) identical
 
 
-@pytest.mark.parametrize("dataset", ["OTB100", "VOT2018"])
+@pytest.mark.parametrize("dataset", ["OTB100", "VOT2018", "VOT2018-LT", "GOT-10k"])
 def test_batch_2_matches_batch_1(bench, sequential, tmp_path, dataset):
-    pytest.importorskip("toolkit.lanes")  # interface (B); until it lands there is no --batch K > 1
     run = _run(bench, tmp_path, dataset, "--batch", "2", "--threads", "1")
     assert run.returncode == 0, run.stderr
     batched, single = _files(tmp_path / dataset / "tiny"), sequential[dataset][0]
-    assert batched.keys() == single.keys()
+    assert batched.keys() == single.keys() and len(single) >= len(VOT)
     for path, data in single.items():
-        for a, b in zip(data.decode().split(), batched[path].decode().split(), strict=True):
-            if "," not in a:
-                assert a == b, path  # VOT markers identical
-            else:
-                assert max(abs(float(x) - float(y)) for x, y in zip(a.split(","), b.split(","))) <= 1e-2, path
+        _same_up_to_batching(path, data, batched[path])
+    assert sorted(_tracked(run.stdout)) == sorted(_tracked(sequential[dataset][1]))  # each video once
+    if dataset == "GOT-10k":  # times stay per frame
+        assert all(len(batched[p].decode().splitlines()) == 5 for p in batched if p.endswith("_time.txt"))

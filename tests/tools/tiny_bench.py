@@ -51,6 +51,36 @@ def write_vot(root: Path, name: str, seed: int, positions: Sequence[Tuple[int, i
     (root / "list.txt").write_text(f"{name}\n")
 
 
+def write_vot_lt(root: Path, name: str, seed: int, positions: Sequence[Tuple[int, int]],
+                 absent: Sequence[int] = ()) -> None:
+    """A VOT2018-LT-layout video `root/name` (color/00000001.jpg..., x,y,w,h groundtruth.txt with NaN lines for
+    the frames in `absent`, where no box is drawn) and its list.txt line."""
+    (root / name / "color").mkdir(parents=True)
+    lines = []
+    for i, (img, (x, y)) in enumerate(frames(seed, positions), 1):
+        if i - 1 in absent:
+            img[:] = np.random.default_rng(seed + i).integers(0, 100, img.shape, dtype=np.uint8)
+            lines.append("nan,nan,nan,nan")
+        else:
+            lines.append(f"{x},{y},{BOX_W},{BOX_H}")
+        cv2.imwrite(str(root / name / "color" / f"{i:08d}.jpg"), img)
+    (root / name / "groundtruth.txt").write_text("\n".join(lines) + "\n")
+    with open(root / "list.txt", "a") as f:
+        f.write(f"{name}\n")
+
+
+def write_got10k(root: Path, name: str, seed: int, positions: Sequence[Tuple[int, int]]) -> None:
+    """A GOT-10k-layout (val) video `root/name` (00000001.jpg..., x,y,w,h groundtruth.txt) and its list.txt line."""
+    (root / name).mkdir(parents=True)
+    lines = []
+    for i, (img, (x, y)) in enumerate(frames(seed, positions), 1):
+        cv2.imwrite(str(root / name / f"{i:08d}.jpg"), img)
+        lines.append(f"{x},{y},{BOX_W},{BOX_H}")
+    (root / name / "groundtruth.txt").write_text("\n".join(lines) + "\n")
+    with open(root / "list.txt", "a") as f:
+        f.write(f"{name}\n")
+
+
 def write_tiny_snapshot(path: Path, seed: int, stack: int = 1) -> Path:
     """The state dict of a tiny_cfg(stack) model initialised with `seed`."""
     path.parent.mkdir(parents=True, exist_ok=True)
