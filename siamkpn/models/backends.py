@@ -68,6 +68,9 @@ class Backend(ABC):
     name = ""
     snapshot_kind = ""  # what a snapshot of this backend is, for messages
     fixed_search_region = False  # True where the graphs take a crop of one fixed size (TRACK.INSTANCE_SIZE)
+    # how a batch of lanes (siamkpn-test --batch, the search's lanes) runs: None = one forward pass for the batch,
+    # else what happens instead (siamkpn-test --batch K says it once)
+    lanes_note: Optional[str] = None
 
     @abstractmethod
     def holds(self, snapshot: str) -> bool:
@@ -171,6 +174,9 @@ class OnnxBackend(Backend):
     name = "onnx"
     snapshot_kind = "an ONNX export folder"
     fixed_search_region = True  # the graphs' input size is fixed at export
+    lanes_note = ("backend onnx runs the lanes of a batch sample by sample (the exported graphs take one crop at a "
+                  "time): the same boxes as without batching, no batching speed-up (use --workers to run in "
+                  "parallel)")
 
     def holds(self, snapshot: str) -> bool:
         return os.path.isdir(snapshot)

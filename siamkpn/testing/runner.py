@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from siamkpn.cli.args import config_opts
 from siamkpn.cli.common import UsageError
+from siamkpn.models.backends import backend_for
 from siamkpn.testing.devices import default_threads, local_rank, worker_count, worker_devices
 from siamkpn.testing.dispatch import Dispatcher
 from siamkpn.testing.pool import WorkerBadInput, WorkerPool
@@ -115,7 +116,6 @@ def _here(args, cfg, spec: RunSpec, device: str, out: _Output, dataset, folder: 
     import torch
 
     from siamkpn.api import load_tracker
-    from siamkpn.models.backends import backend_for
     from siamkpn.utils.claims import VideoClaims
 
     if spec.threads:
@@ -210,6 +210,9 @@ def run(args: argparse.Namespace, cfg: Any, name: str, dataset: Sequence[Any], v
                    batch=args.batch, threads=default_threads(args.threads, workers))
     folder = str(results.tracker_folder(args.results_dir, args.dataset, name))
     out = _Output(args, name, kind, videos, longest_first=workers > 1 or args.batch > 1)
+    note = backend_for(cfg).lanes_note
+    if args.batch > 1 and note:
+        out.say(f"note: --batch {args.batch}: {note}")
     try:
         if workers == 1:
             _here(args, cfg, spec, devices[0], out, dataset, folder, wrap)

@@ -348,7 +348,7 @@ def test_a_graph_that_disagrees_with_pytorch_is_refused_and_left_unchecked(expor
         OnnxInferenceModel(str(out), cfg)
 
 
-def test_siamkpn_test_tracks_with_the_onnx_backend_like_torch(exported, tmp_path):
+def test_siamkpn_test_tracks_with_the_onnx_backend_like_torch(exported, tmp_path, capsys):
     """`siamkpn-test --backend onnx --snapshot EXPORT_DIR`: the same boxes as the torch backend (1e-2 px), its own
     result folder named after the export folder, and a provenance record of the export's files."""
     import importlib.util
@@ -373,3 +373,14 @@ def test_siamkpn_test_tracks_with_the_onnx_backend_like_torch(exported, tmp_path
     assert np.abs(torch_boxes - onnx_boxes).max() <= 1e-2
     record = json.loads((tmp_path / f"results/OTB100/{folder.name}/provenance.json").read_text())
     assert "track.onnx" in json.dumps(record)
+    # --batch 2: the lanes run sample by sample, said once; the boxes of the unbatched run
+    write_otb_video(tmp_path / "OTB100", "Jump", seed=4)
+    capsys.readouterr()
+    assert main(base + ["--snapshot", str(folder) + "/", "--backend", "onnx", "--batch", "2", "--tracker-name",
+                        "batched"]) == 0
+    assert capsys.readouterr().out.count("note: --batch 2: backend onnx runs the lanes of a batch sample by "
+                                         "sample") == 1
+    assert main(base + ["--snapshot", str(folder) + "/", "--backend", "onnx"]) == 0  # Jump, unbatched
+    for video in ("Walk", "Jump"):
+        assert (tmp_path / f"results/OTB100/batched/{video}.txt").read_bytes() == \
+            (tmp_path / f"results/OTB100/{folder.name}/{video}.txt").read_bytes()
