@@ -7,7 +7,17 @@ imports it.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # type checkers and editors see the names; at run time they load on first use
+    from siamkpn.tracker.builders import (
+        TRACKERS,
+        VIDEO_BATCH_TRACKERS,
+        BatchSiamKPNTracker,
+        SiamKPNTracker,
+        build_tracker,
+        build_video_batch_tracker,
+    )
 
 __all__ = ["TRACKERS", "VIDEO_BATCH_TRACKERS", "build_tracker", "build_video_batch_tracker", "SiamKPNTracker",
            "BatchSiamKPNTracker"]
