@@ -107,7 +107,10 @@ class VideoClaims:
                 except LockLost:
                     held.release()  # taken over while this process was silent: compete again
             for _ in range(_FOLDER_TRIES):
-                os.makedirs(self.folder, exist_ok=True)
+                try:
+                    os.makedirs(self.folder, exist_ok=True)
+                except FileExistsError:  # made by another process, then removed by a third before makedirs looked
+                    continue
                 lock = FileLock(path, self.purpose, stale_after=self.stale_after,
                                 heartbeat_every=self.heartbeat_every)
                 try:

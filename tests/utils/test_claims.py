@@ -213,6 +213,23 @@ def test_claims_folder_removed_and_remade_under_churn_never_fails_a_claim(tmp_pa
     assert os.listdir(tmp_path) == []
 
 
+def test_a_claims_folder_made_and_removed_between_mkdir_and_its_check_is_made_again(tmp_path, monkeypatch):
+    """os.makedirs(exist_ok=True) raises FileExistsError when the folder another process made (EEXIST) is gone by
+    the time it checks isdir (its last claim released): the churn test's rare failure under load, made certain."""
+    real, calls = os.makedirs, []
+
+    def racing_makedirs(name, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 1:
+            raise FileExistsError(17, "File exists", name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", racing_makedirs)
+    claims = VideoClaims(str(tmp_path))
+    assert claims.claim("Basketball") and len(calls) == 2
+    claims.release_all()
+
+
 def test_record_lock_waits_for_a_live_holder(tmp_path):
     path = tmp_path / RECORD_LOCK_NAME
     holder = FileLock(str(path), "other run").acquire()
