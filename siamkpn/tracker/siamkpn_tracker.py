@@ -310,18 +310,7 @@ class BatchSiamKPNTracker(_KeypointTrackerBase):
 
     def track_lanes(self, img: np.ndarray, lanes: Iterable[int]) -> Dict[int, Dict[str, Any]]:
         """Track every lane in `lanes` on `img` with one forward pass: {lane: {'bbox', 'best_score'}}."""
-        lanes = list(lanes)
-        if not lanes:
-            return {}
-        check_image(img)
-        for lane in lanes:
-            self._check_lane(lane)
-            if lane not in self.states:
-                raise RuntimeError(f"lane {lane} tracked before init_lanes()")
-        crops, scales = zip(*(self._search_crop(img, self.states[lane]) for lane in lanes))
-        outputs = self._forward(self._batched_template(lanes), crops)
-        return {lane: self._decide(self.states[lane], self.params[lane], outputs, i, scales[i], img.shape)
-                for i, lane in enumerate(lanes)}
+        return self._track_each({lane: img for lane in lanes}, "init_lanes()")
 
     def init_lanes_images(self, lanes: Mapping[int, Tuple[np.ndarray, Box]]) -> None:
         """(Re-)initialise each lane on its own image and box ({lane: (img, [x, y, w, h])}), one template pass."""
@@ -339,13 +328,17 @@ class BatchSiamKPNTracker(_KeypointTrackerBase):
 
     def track_lanes_images(self, images: Mapping[int, np.ndarray]) -> Dict[int, Dict[str, Any]]:
         """Track each lane on its own image ({lane: img}) with one forward pass: {lane: {'bbox', 'best_score'}}."""
+        return self._track_each(images, "init_lanes_images()")
+
+    def _track_each(self, images: Mapping[int, np.ndarray], init_call: str) -> Dict[int, Dict[str, Any]]:
+        """One forward pass for the search crops of every lane in `images`, each cut from its lane's image."""
         lanes = list(images)
         if not lanes:
             return {}
         for lane in lanes:
             self._check_lane(lane)
             if lane not in self.states:
-                raise RuntimeError(f"lane {lane} tracked before init_lanes_images()")
+                raise RuntimeError(f"lane {lane} tracked before {init_call}")
             check_image(images[lane])
         crops, scales = zip(*(self._search_crop(images[lane], self.states[lane]) for lane in lanes))
         outputs = self._forward(self._batched_template(lanes), crops)
