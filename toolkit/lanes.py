@@ -16,12 +16,11 @@ A batch tracker here takes per-lane images: ``init_lanes_images({lane: (img, box
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Protocol, Tuple
 
 import numpy as np
 
-from toolkit.protocols import INIT, SKIP, LaneRun, ProtocolResult, check_kind
+from toolkit.protocols import INIT, SKIP, LaneRun, ProtocolResult, check_kind, check_lanes, timed_init, timed_track
 
 __all__ = ["ImageLanesTracker", "SingleImageLane", "run_videos"]
 
@@ -49,8 +48,7 @@ class SingleImageLane:
 
 
 def _lanes_tracker(tracker: Any, k: int) -> ImageLanesTracker:
-    if k < 1:
-        raise ValueError(f"need at least one lane, got k={k}")
+    check_lanes(k)
     if hasattr(tracker, "init_lanes_images") and hasattr(tracker, "track_lanes_images"):
         lanes = getattr(tracker, "num_lanes", None)
         if lanes is not None and lanes < k:
@@ -124,15 +122,8 @@ def _step(batch: ImageLanesTracker, runs: Dict[int, LaneRun]) -> Dict[int, int]:
         else:
             to_track[lane] = img
     if to_init:
-        tic = time.perf_counter()
-        batch.init_lanes_images({lane: (img, list(box)) for lane, (img, box) in to_init.items()})
-        share = (time.perf_counter() - tic) / len(to_init)
-        for lane in to_init:
-            runs[lane].record_init(share)
+        timed_init(runs, list(to_init), batch.init_lanes_images,
+                   {lane: (img, list(box)) for lane, (img, box) in to_init.items()})
     if to_track:
-        tic = time.perf_counter()
-        outputs = batch.track_lanes_images(to_track)
-        share = (time.perf_counter() - tic) / len(to_track)
-        for lane, img in to_track.items():
-            runs[lane].record_track(outputs[lane], lane, img, share)
+        timed_track(runs, to_track, batch.track_lanes_images, to_track)
     return {lane: run.idx - start[lane] for lane, run in runs.items()}

@@ -30,6 +30,7 @@ import numpy as np
 
 from toolkit.boxes import init_box_from_gt, xywh_to_vot_polygon
 from toolkit.region import vot_overlap
+from toolkit.results import KINDS, check_kind
 
 __all__ = [
     "KINDS",
@@ -38,6 +39,9 @@ __all__ = [
     "SingleLane",
     "TrackingInputWarning",
     "check_kind",
+    "check_lanes",
+    "timed_init",
+    "timed_track",
     "run_ope",
     "run_ope_batch",
     "run_longterm",
@@ -148,7 +152,8 @@ def _score(output: Mapping[str, Any]) -> Optional[float]:
     return None if s is None else float(s)
 
 
-def _check_k(k: int) -> list[int]:
+def check_lanes(k: int) -> list[int]:
+    """Lanes 0..k-1, or a ValueError when k < 1."""
     if k < 1:
         raise ValueError(f"need at least one lane, got k={k}")
     return list(range(k))
@@ -158,15 +163,7 @@ def _gt_polygon(gt: Sequence[float]) -> list[float]:
     return [float(v) for v in (xywh_to_vot_polygon(gt) if len(gt) == 4 else gt)]
 
 
-KINDS = ("ope", "vot", "longterm", "got10k")
 SKIP, INIT, TRACK = "skip", "init", "track"
-
-
-def check_kind(kind: str) -> str:
-    """`kind` if it is a result kind the loops know, else a ValueError listing them."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown result kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    return kind
 
 
 class LaneRun:
@@ -244,10 +241,30 @@ class LaneRun:
         self.idx += 1
 
 
+def timed_init(runs: Mapping[int, LaneRun], lanes: Sequence[int], init: Callable[..., Any], *args: Any) -> None:
+    """``init(*args)``: one tracker call (re-)initialising `lanes`; each lane records an equal share of its time."""
+    tic = time.perf_counter()
+    init(*args)
+    share = (time.perf_counter() - tic) / len(lanes)
+    for lane in lanes:
+        runs[lane].record_init(share)
+
+
+def timed_track(runs: Mapping[int, LaneRun], images: Mapping[int, np.ndarray],
+                track: Callable[..., Mapping[int, Mapping[str, Any]]], *args: Any) -> None:
+    """``track(*args)``: one tracker call tracking each lane of `images` ({lane: its image}); each lane records
+    its output and an equal share of the call's time."""
+    tic = time.perf_counter()
+    outputs = track(*args)
+    share = (time.perf_counter() - tic) / len(images)
+    for lane, img in images.items():
+        runs[lane].record_track(outputs[lane], lane, img, share)
+
+
 def _one_video(batch: BatchTracker, video: Any, k: int, kind: str, skip: int, progress: Progress
                ) -> list[ProtocolResult]:
     """K lanes in lockstep over one video, sharing each frame read (not read when every lane skips it)."""
-    lanes = _check_k(k)
+    lanes = check_lanes(k)
     check = _InputCheck(video)
     runs = [LaneRun(video, kind, skip, check) for _ in lanes]
     for idx in range(len(video)):
@@ -265,17 +282,9 @@ def _one_video(batch: BatchTracker, video: Any, k: int, kind: str, skip: int, pr
                 for lane in to_init[1:]:
                     runs[lane].init_box()
                 check.init_box(idx, box, img)  # before the clock: a warning may print
-                tic = time.perf_counter()
-                batch.init_lanes(img, {lane: list(box) for lane in to_init})
-                share = (time.perf_counter() - tic) / len(to_init)
-                for lane in to_init:
-                    runs[lane].record_init(share)
+                timed_init(runs, to_init, batch.init_lanes, img, {lane: list(box) for lane in to_init})
             if to_track:
-                tic = time.perf_counter()
-                outputs = batch.track_lanes(img, to_track)
-                share = (time.perf_counter() - tic) / len(to_track)
-                for lane in to_track:
-                    runs[lane].record_track(outputs[lane], lane, img, share)
+                timed_track(runs, {lane: img for lane in to_track}, batch.track_lanes, img, to_track)
         if progress is not None:
             progress(1)
     return [run.result for run in runs]
@@ -317,13 +326,11 @@ def run_vot_reset(tracker: Tracker, video: Any, skip: int = 5, progress: Progres
 def run_protocol_batch(batch_tracker: BatchTracker, video: Any, k: int, kind: str, progress: Progress = None
                        ) -> list[ProtocolResult]:
     """The loop a result kind (``toolkit.results.result_kind(dataset)``) calls for, for K lanes."""
-    if kind == "vot":
+    if check_kind(kind) == "vot":
         return run_vot_reset_batch(batch_tracker, video, k, progress=progress)
     if kind == "longterm":
         return run_longterm_batch(batch_tracker, video, k, progress)
-    if kind in ("ope", "got10k"):
-        return run_ope_batch(batch_tracker, video, k, progress)
-    raise ValueError(f"unknown result kind {kind!r}; valid kinds: ope, vot, longterm, got10k")
+    return run_ope_batch(batch_tracker, video, k, progress)  # ope, got10k
 
 
 def run_protocol(tracker: Tracker, video: Any, kind: str, progress: Progress = None) -> ProtocolResult:

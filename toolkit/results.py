@@ -79,7 +79,8 @@ def result_kind(dataset_name: str) -> str:
     return "ope"
 
 
-def _check_kind(kind: str) -> str:
+def check_kind(kind: str) -> str:
+    """`kind` if it is one of KINDS, else a ValueError listing them."""
     if kind not in KINDS:
         raise ValueError(f"unknown result kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     return kind
@@ -92,7 +93,7 @@ def result_files(tracker_dir: PathLike, video_name: str, kind: str) -> dict[str,
     stays inside its folder (else :class:`toolkit.names.UnsafeNameError`, exit 2).
     """
     d, v = Path(tracker_dir), video_name
-    kind = _check_kind(kind)
+    kind = check_kind(kind)
     if kind == "ope":
         return {"boxes": join_inside(d, v, "video name", suffix=".txt")}
     if kind == "vot":
